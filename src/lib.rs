@@ -1,0 +1,2 @@
+//! The whole stack in one crate: re-exports of the member crates.
+pub use tensor;

@@ -1,0 +1,335 @@
+//! Batched matrix multiply with broadcast batch dims and arbitrary strides.
+//!
+//! `C[b] (M,N) = A[b] (M,K) @ B[b] (K,N)`, `C[b][i][j] = sum_k A[b][i][k] B[b][k][j]`, for every
+//! batch index `b` of the (already broadcast) batch dims. Operands may have any strides, so a
+//! transposed view multiplies without a copy and a broadcast batch dim (stride 0) reuses one
+//! matrix. The product itself is `matrixmultiply`'s packed, vectorized GEMM; this file adds the
+//! batching and the threading: batches run on separate threads, and when there are fewer
+//! batches than threads the rows of each product are split too.
+
+use super::parallel::num_threads;
+use crate::dtype::Float;
+use crate::Layout;
+use rayon::prelude::*;
+
+/// Element types with a GEMM: `C = alpha A B + beta C` on strided matrices.
+pub trait Gemm: Float {
+    /// # Safety
+    /// Every index `i * rs + j * cs` of each operand (for `i`, `j` within its `m`, `k`, `n`
+    /// extents) must be in bounds of the memory behind its pointer, and `c` must not alias `a`
+    /// or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+impl Gemm for f32 {
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    ) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    }
+}
+
+impl Gemm for f64 {
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f64,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
+        beta: f64,
+        c: *mut f64,
+        rsc: isize,
+        csc: isize,
+    ) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    }
+}
+
+/// A strided matrix operand: its slice, row stride and column stride.
+#[derive(Clone, Copy)]
+pub struct Mat<'a, T> {
+    pub data: &'a [T],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// True when every element of a `rows x cols` matrix with these strides lies in `len`.
+fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
+}
+
+/// `C (m x n, row stride rsc, unit column stride) = alpha A (m x k) B (k x n) + beta C`, with
+/// bounds checked once per call (the inner loops are `matrixmultiply`'s).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<T: Gemm>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+) {
+    assert!(
+        fits(a.data.len(), m, k, a.rs, a.cs),
+        "gemm: A ({m}x{k}) out of bounds"
+    );
+    assert!(
+        fits(b.data.len(), k, n, b.rs, b.cs),
+        "gemm: B ({k}x{n}) out of bounds"
+    );
+    assert!(
+        fits(c.len(), m, n, rsc, 1),
+        "gemm: C ({m}x{n}) out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts above put every addressed element of A, B and C in bounds of their
+    // slices; C is a `&mut` borrow, so it cannot alias A or B.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.as_mut_ptr(),
+            rsc as isize,
+            1,
+        )
+    }
+}
+
+/// Storage offset of batch `index` (row-major over `batch_shape`) in a layout whose leading
+/// dims are the batch dims.
+fn batch_offset(layout: &Layout, batch_shape: &[usize], mut index: usize) -> usize {
+    let mut off = layout.offset();
+    for (d, &size) in batch_shape.iter().enumerate().rev() {
+        off += (index % size) * layout.strides()[d];
+        index /= size;
+    }
+    off
+}
+
+/// The `(M, K, N)` and batch shape of a product; layouts must already share batch dims.
+fn dims(al: &Layout, bl: &Layout) -> (usize, usize, usize, Vec<usize>) {
+    let (ra, rb) = (al.rank(), bl.rank());
+    let (m, k, n) = (al.shape()[ra - 2], al.shape()[ra - 1], bl.shape()[rb - 1]);
+    debug_assert_eq!(bl.shape()[rb - 2], k);
+    debug_assert_eq!(al.shape()[..ra - 2], bl.shape()[..rb - 2]);
+    (m, k, n, al.shape()[..ra - 2].to_vec())
+}
+
+/// Plain reference: the triple loop, accumulating in order over `k`.
+pub fn matmul_reference<T: Float>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
+    let (m, k, n, batch) = dims(al, bl);
+    let nb: usize = batch.iter().product();
+    let (ra, rb) = (al.rank(), bl.rank());
+    let (rsa, csa) = (al.strides()[ra - 2], al.strides()[ra - 1]);
+    let (rsb, csb) = (bl.strides()[rb - 2], bl.strides()[rb - 1]);
+    let mut c = Vec::with_capacity(nb * m * n);
+    for bi in 0..nb {
+        let (oa, ob) = (batch_offset(al, &batch, bi), batch_offset(bl, &batch, bi));
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::ZERO;
+                for p in 0..k {
+                    acc += a[oa + i * rsa + p * csa] * b[ob + p * rsb + j * csb];
+                }
+                c.push(acc);
+            }
+        }
+    }
+    c
+}
+
+/// `C = A @ B` over broadcast batch dims; returns contiguous `(batch..., M, N)`.
+pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
+    let (m, k, n, batch) = dims(al, bl);
+    let nb: usize = batch.iter().product();
+    let mut c = vec![T::ZERO; nb * m * n];
+    if c.is_empty() || k == 0 {
+        return c;
+    }
+    let (ra, rb) = (al.rank(), bl.rank());
+    let (rsa, csa) = (al.strides()[ra - 2], al.strides()[ra - 1]);
+    let (rsb, csb) = (bl.strides()[rb - 2], bl.strides()[rb - 1]);
+    // Split each product's rows when there are fewer batches than threads and enough work.
+    let flops = 2 * m * n * k;
+    let splits = if nb >= num_threads() || flops < (1 << 20) {
+        1
+    } else {
+        num_threads().div_ceil(nb).min(m.div_ceil(16))
+    };
+    let rows_per_task = m.div_ceil(splits);
+    let run = |bi: usize, r0: usize, block: &mut [T]| {
+        let rows = block.len() / n;
+        let oa = batch_offset(al, &batch, bi) + r0 * rsa;
+        let ob = batch_offset(bl, &batch, bi);
+        let am = Mat {
+            data: &a[oa..],
+            rs: rsa,
+            cs: csa,
+        };
+        let bm = Mat {
+            data: &b[ob..],
+            rs: rsb,
+            cs: csb,
+        };
+        gemm(rows, k, n, T::ONE, am, bm, T::ZERO, block, n);
+    };
+    let serial = flops * nb < (1 << 18) || num_threads() == 1;
+    if serial {
+        for (bi, cb) in c.chunks_mut(m * n).enumerate() {
+            run(bi, 0, cb);
+        }
+    } else {
+        c.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
+            cb.par_chunks_mut(rows_per_task * n)
+                .enumerate()
+                .for_each(|(ri, block)| run(bi, ri * rows_per_task, block));
+        });
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::testing::{assert_close, random_vec};
+
+    /// A's and B's layouts: contiguous, transposed storage, or offset, with optional batch.
+    fn operand(shape: &[usize], transposed: bool, offset: usize) -> (Layout, usize) {
+        let r = shape.len();
+        if transposed {
+            let mut stored = shape.to_vec();
+            stored.swap(r - 2, r - 1);
+            let l = Layout::contiguous(&stored).transpose(r - 2, r - 1).unwrap();
+            (l, shape.iter().product())
+        } else {
+            let strides = Layout::contiguous(shape).strides().to_vec();
+            (
+                Layout::new(shape.to_vec(), strides, offset),
+                shape.iter().product::<usize>() + offset,
+            )
+        }
+    }
+
+    #[test]
+    fn matches_reference_on_strided_and_batched_operands() {
+        let cases: [(&[usize], usize, usize, usize); 6] = [
+            (&[], 1, 1, 1),
+            (&[], 7, 13, 5),
+            (&[3], 17, 9, 33),
+            (&[2, 3], 4, 1, 6),
+            (&[], 130, 70, 90),
+            (&[5], 64, 64, 64),
+        ];
+        for (batch, m, k, n) in cases {
+            let sa: Vec<usize> = batch.iter().cloned().chain([m, k]).collect();
+            let sb: Vec<usize> = batch.iter().cloned().chain([k, n]).collect();
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let (la, na) = operand(&sa, ta, 2);
+                    let (lb, nb) = operand(&sb, tb, 1);
+                    let a = random_vec::<f64>(na, 1);
+                    let b = random_vec::<f64>(nb, 2);
+                    let got = matmul(&a, &la, &b, &lb);
+                    let want = matmul_reference(&a, &la, &b, &lb);
+                    assert_close(
+                        &got,
+                        &want,
+                        1e-12,
+                        1e-12,
+                        &format!("{sa:?}@{sb:?} {ta} {tb}"),
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn broadcast_batch_reuses_one_matrix() {
+        // B has a stride-0 batch dim: every batch multiplies by the same matrix.
+        let la = Layout::contiguous(&[4, 33, 17]);
+        let lb = Layout::contiguous(&[1, 17, 9])
+            .broadcast_to(&[4, 17, 9])
+            .unwrap();
+        let a = random_vec::<f32>(4 * 33 * 17, 3);
+        let b = random_vec::<f32>(17 * 9, 4);
+        let got = matmul(&a, &la, &b, &lb);
+        assert_close(
+            &got,
+            &matmul_reference(&a, &la, &b, &lb),
+            1e-5,
+            1e-5,
+            "broadcast batch",
+        );
+    }
+
+    #[test]
+    fn large_single_product_splits_rows() {
+        let (m, k, n) = (517, 129, 263);
+        let la = Layout::contiguous(&[m, k]);
+        let lb = Layout::contiguous(&[n, k]).transpose(0, 1).unwrap();
+        let a = random_vec::<f32>(m * k, 5);
+        let b = random_vec::<f32>(n * k, 6);
+        let got = matmul(&a, &la, &b, &lb);
+        assert_close(
+            &got,
+            &matmul_reference(&a, &la, &b, &lb),
+            1e-4,
+            1e-4,
+            "split rows",
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! When and how kernels split work across threads.
+//!
+//! Small work stays on the calling thread: a rayon task costs about a microsecond, so a kernel
+//! goes parallel only when each task gets at least [`MIN_TASK_WORK`] units of work (roughly
+//! element-operations). Chunk boundaries depend only on the problem size and the thread count,
+//! never on scheduling, so results are reproducible for a given thread count.
+
+use rayon::prelude::*;
+
+/// The least work (element-operations) worth handing to another thread.
+pub const MIN_TASK_WORK: usize = 1 << 15;
+
+/// Number of threads kernels may use (rayon's pool size, set by `RAYON_NUM_THREADS`).
+pub fn num_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// How many items to put in one task, for `items` items costing `work_per_item` each:
+/// about four tasks per thread for load balance, but none smaller than [`MIN_TASK_WORK`].
+pub fn chunk_len(items: usize, work_per_item: usize) -> usize {
+    let threads = num_threads();
+    if threads <= 1 {
+        return items.max(1);
+    }
+    let min_items = MIN_TASK_WORK.div_ceil(work_per_item.max(1));
+    let balanced = items.div_ceil(threads * 4);
+    balanced.max(min_items).max(1)
+}
+
+/// Runs `f(first_item, chunk)` over chunks of `out`, where each item is `item_len` consecutive
+/// elements costing `work_per_item`; in parallel when the work is large enough.
+pub fn for_each_chunk<T: Send>(
+    out: &mut [T],
+    item_len: usize,
+    work_per_item: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    let item_len = item_len.max(1);
+    let items = out.len() / item_len;
+    let per_chunk = chunk_len(items, work_per_item);
+    if per_chunk >= items {
+        f(0, out);
+        return;
+    }
+    out.par_chunks_mut(per_chunk * item_len)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i * per_chunk, chunk));
+}
+
+/// Runs `f(range)` over chunks of `0..items` (for kernels whose outputs are not one slice);
+/// in parallel when the work is large enough.
+pub fn for_each_range(
+    items: usize,
+    work_per_item: usize,
+    f: impl Fn(std::ops::Range<usize>) + Sync + Send,
+) {
+    let per_chunk = chunk_len(items, work_per_item);
+    if per_chunk >= items {
+        f(0..items);
+        return;
+    }
+    let chunks = items.div_ceil(per_chunk);
+    (0..chunks)
+        .into_par_iter()
+        .for_each(|c| f(c * per_chunk..((c + 1) * per_chunk).min(items)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_item_once() {
+        let mut v = vec![0u32; 1_000_003];
+        for_each_chunk(&mut v, 1, 1, |first, chunk| {
+            for (i, x) in chunk.iter_mut().enumerate() {
+                *x = (first + i) as u32;
+            }
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| x as usize == i));
+    }
+
+    #[test]
+    fn ranges_cover_every_item_once() {
+        let hits: Vec<std::sync::atomic::AtomicU8> =
+            (0..100_001).map(|_| Default::default()).collect();
+        for_each_range(hits.len(), 3, |r| {
+            for i in r {
+                hits[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        assert!(hits
+            .iter()
+            .all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1));
+    }
+}

@@ -1,0 +1,217 @@
+//! Vectorized loops, compiled once per instruction set and chosen at run time.
+//!
+//! Each function here is a plain loop that the compiler vectorizes. The `multiversion`
+//! attribute compiles it three times, for AVX-512, for AVX2 + FMA and for the x86-64 baseline
+//! (SSE2), and picks the best one the running CPU supports on first call. One binary thus runs on
+//! a fifteen-year-old CPU and uses 512-bit registers on a new one. Closures passed in (the
+//! element math) are inlined into each clone, so they are vectorized at that clone's width.
+//!
+//! Floating-point sums are not associative, so a compiler never vectorizes `s += x[i]` by
+//! itself; [`sum`] and [`dot`] keep `LANES` independent partial sums instead, which vectorize,
+//! and combine them in a fixed order, which keeps results deterministic.
+
+use crate::dtype::Float;
+use multiversion::multiversion;
+
+/// Independent partial sums per reduction: two AVX-512 registers of f32.
+pub const LANES: usize = 32;
+
+/// `y[i] = f(x[i])`.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn map<T: Copy, F: Fn(T) -> T>(x: &[T], y: &mut [T], f: F) {
+    for (a, b) in x.iter().zip(y.iter_mut()) {
+        *b = f(*a);
+    }
+}
+
+/// `x[i] = f(x[i])` in place.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn map_inplace<T: Copy, F: Fn(T) -> T>(x: &mut [T], f: F) {
+    for a in x.iter_mut() {
+        *a = f(*a);
+    }
+}
+
+/// `z[i] = f(x[i], y[i])`.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn zip_map<T: Copy, F: Fn(T, T) -> T>(x: &[T], y: &[T], z: &mut [T], f: F) {
+    for ((a, b), c) in x.iter().zip(y).zip(z.iter_mut()) {
+        *c = f(*a, *b);
+    }
+}
+
+/// `x[i] = f(x[i], y[i])` in place.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn zip_map_inplace<T: Copy, F: Fn(T, T) -> T>(x: &mut [T], y: &[T], f: F) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a = f(*a, *b);
+    }
+}
+
+/// `z[i] = f(x[i], s)` for a scalar `s` (one operand broadcast).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn map_scalar<T: Copy, F: Fn(T, T) -> T>(x: &[T], s: T, z: &mut [T], f: F) {
+    for (a, c) in x.iter().zip(z.iter_mut()) {
+        *c = f(*a, s);
+    }
+}
+
+/// `z[i] = f(s, y[i])` for a scalar `s` (the other operand broadcast).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn scalar_map<T: Copy, F: Fn(T, T) -> T>(s: T, y: &[T], z: &mut [T], f: F) {
+    for (b, c) in y.iter().zip(z.iter_mut()) {
+        *c = f(s, *b);
+    }
+}
+
+/// Combines lane partials pairwise, in a fixed order.
+#[inline(always)]
+fn combine<T: Float>(mut acc: [T; LANES]) -> T {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] = acc[i] + acc[i + width];
+        }
+    }
+    acc[0]
+}
+
+/// `sum_i x[i]`, with `LANES` partial sums.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn sum<T: Float>(x: &[T]) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    for (i, &v) in tail.iter().enumerate() {
+        acc[i] += v;
+    }
+    combine(acc)
+}
+
+/// `sum_i f(x[i])`, with `LANES` partial sums.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn sum_map<T: Float, F: Fn(T) -> T>(x: &[T], f: F) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += f(c[i]);
+        }
+    }
+    for (i, &v) in tail.iter().enumerate() {
+        acc[i] += f(v);
+    }
+    combine(acc)
+}
+
+/// `sum_i x[i] * y[i]`, with `LANES` partial sums.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn dot<T: Float>(x: &[T], y: &[T]) -> T {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut acc = [T::ZERO; LANES];
+    let xs = x.chunks_exact(LANES);
+    let ys = y.chunks_exact(LANES);
+    let (xt, yt) = (xs.remainder(), ys.remainder());
+    for (a, b) in xs.zip(ys) {
+        for i in 0..LANES {
+            acc[i] += a[i] * b[i];
+        }
+    }
+    for i in 0..xt.len() {
+        acc[i] += xt[i] * yt[i];
+    }
+    combine(acc)
+}
+
+/// `max_i x[i]` (NaN propagates; `-inf` for an empty slice).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn max<T: Float>(x: &[T]) -> T {
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = acc[i].max_nan(c[i]);
+        }
+    }
+    for (i, &v) in tail.iter().enumerate() {
+        acc[i] = acc[i].max_nan(v);
+    }
+    acc.iter().fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
+}
+
+/// `min_i x[i]` (NaN propagates; `+inf` for an empty slice).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn min<T: Float>(x: &[T]) -> T {
+    let mut acc = [T::INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = acc[i].min_nan(c[i]);
+        }
+    }
+    for (i, &v) in tail.iter().enumerate() {
+        acc[i] = acc[i].min_nan(v);
+    }
+    acc.iter().fold(T::INFINITY, |m, &v| m.min_nan(v))
+}
+
+/// `y[i] += a * x[i]`.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn axpy<T: Float>(a: T, x: &[T], y: &mut [T]) {
+    for (xi, yi) in x.iter().zip(y.iter_mut()) {
+        *yi += a * *xi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reductions_match_plain_loops() {
+        for n in [0, 1, 7, 31, 32, 33, 1023] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| ((i * 37 % 101) as f64) * 0.25 - 9.0)
+                .collect();
+            let y: Vec<f64> = (0..n).map(|i| ((i * 13 % 17) as f64) - 3.0).collect();
+            assert_eq!(sum(&x), x.iter().sum::<f64>(), "sum n={n}");
+            assert_eq!(
+                dot(&x, &y),
+                x.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>()
+            );
+            let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(max(&x), m, "max n={n}");
+            assert_eq!(sum_map(&x, |v| v * v), x.iter().map(|v| v * v).sum::<f64>());
+        }
+    }
+
+    #[test]
+    fn max_propagates_nan() {
+        let mut x = vec![1.0f32; 100];
+        x[57] = f32::NAN;
+        assert!(max(&x).is_nan());
+    }
+
+    #[test]
+    fn maps_apply_elementwise() {
+        let x: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let mut y = vec![0.0; 1000];
+        map(&x, &mut y, |v| v * 2.0);
+        assert!(y.iter().enumerate().all(|(i, &v)| v == 2.0 * i as f32));
+        let mut z = vec![0.0; 1000];
+        zip_map(&x, &y, &mut z, |a, b| a + b);
+        assert!(z.iter().enumerate().all(|(i, &v)| v == 3.0 * i as f32));
+        axpy(0.5, &x, &mut z);
+        assert!(z.iter().enumerate().all(|(i, &v)| v == 3.5 * i as f32));
+    }
+}

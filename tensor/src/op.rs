@@ -1,0 +1,136 @@
+//! The elementwise and reduction operations, as data. Every backend implements these same
+//! enums, so the math of each lives in one place per backend and a new backend plugs in by
+//! matching on them.
+
+/// `y = f(x)` elementwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Tanh,
+    Sigmoid,
+    Relu,
+    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, GPT-2's GELU.
+    GeluTanh,
+    /// `0.5 x (1 + erf(x / sqrt(2)))`, the exact GELU.
+    GeluErf,
+    Sin,
+    Cos,
+    Abs,
+    Square,
+    Recip,
+    /// `clamp(x, min, max)`.
+    Clamp(f64, f64),
+    /// `x ^ e`.
+    Powf(f64),
+    /// `x * mul + add`.
+    Affine {
+        mul: f64,
+        add: f64,
+    },
+}
+
+impl UnaryOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Rsqrt => "rsqrt",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+            UnaryOp::GeluTanh => "gelu_tanh",
+            UnaryOp::GeluErf => "gelu_erf",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Square => "square",
+            UnaryOp::Recip => "recip",
+            UnaryOp::Clamp(..) => "clamp",
+            UnaryOp::Powf(_) => "powf",
+            UnaryOp::Affine { .. } => "affine",
+        }
+    }
+}
+
+/// `z = f(x, y)` elementwise with broadcasting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `x ^ y`.
+    Pow,
+    /// Elementwise max (NaN propagates).
+    Maximum,
+    /// Elementwise min (NaN propagates).
+    Minimum,
+}
+
+impl BinaryOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+        }
+    }
+}
+
+/// `mask = x <op> y` elementwise with broadcasting; the result is a `u8` tensor of 0s and 1s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CmpOp::Eq => "eq",
+            CmpOp::Ne => "ne",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "le",
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "ge",
+        }
+    }
+}
+
+/// A reduction over a set of dims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+    Min,
+    /// Index of the first maximum (as `u32`); only over one dim.
+    ArgMax,
+    /// Index of the first minimum (as `u32`); only over one dim.
+    ArgMin,
+}
+
+impl ReduceOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::ArgMax => "argmax",
+            ReduceOp::ArgMin => "argmin",
+        }
+    }
+}

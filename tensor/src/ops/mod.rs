@@ -1,0 +1,9 @@
+//! Tensor operations, grouped by kind. Each file adds methods to [`crate::Tensor`].
+
+pub mod elementwise;
+pub mod fused;
+pub mod index;
+pub mod inplace;
+pub mod matmul;
+pub mod reduce;
+pub mod view;
