@@ -1,3 +1,4 @@
 //! The whole stack in one crate: re-exports of the member crates.
 pub use autograd;
+pub use nn;
 pub use tensor;

@@ -16,12 +16,19 @@ fn assert_same(inputs: &[Tensor], f: impl Fn(&[Var]) -> Var, g: impl Fn(&[Var]) 
         let out = h(&vars);
         let dout = rand(&out.shape(), 99);
         out.backward_with(dout).unwrap();
-        let grads: Vec<Vec<f64>> = vars.iter().map(|v| v.grad().unwrap().to_vec_f64()).collect();
+        let grads: Vec<Vec<f64>> = vars
+            .iter()
+            .map(|v| v.grad().unwrap().to_vec_f64())
+            .collect();
         (out.value().to_vec_f64(), grads)
     };
     let (fo, fg) = run(&f);
     let (go, gg) = run(&g);
-    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-10 * (1.0 + y.abs()));
+    let close = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= 1e-10 * (1.0 + y.abs()))
+    };
     assert!(close(&fo, &go), "outputs differ:\n{fo:?}\n{go:?}");
     for (i, (a, b)) in fg.iter().zip(&gg).enumerate() {
         assert!(close(a, b), "gradients of input {i} differ:\n{a:?}\n{b:?}");
@@ -48,7 +55,12 @@ fn cross_entropy_equals_log_softmax_and_gather() {
     assert_same(
         &[rand(&[5, 6], 4)],
         move |v| v[0].cross_entropy(&targets, None),
-        move |v| v[0].log_softmax(-1).gather(1, &t2.reshape(&[5, 1])).mean_all().neg(),
+        move |v| {
+            v[0].log_softmax(-1)
+                .gather(1, &t2.reshape(&[5, 1]))
+                .mean_all()
+                .neg()
+        },
     );
 }
 
@@ -56,12 +68,19 @@ fn cross_entropy_equals_log_softmax_and_gather() {
 fn attention_equals_masked_softmax_of_scores() {
     let (t, d) = (6, 4);
     assert_same(
-        &[rand(&[2, 3, t, d], 5), rand(&[2, 3, t, d], 6), rand(&[2, 3, t, d], 7)],
+        &[
+            rand(&[2, 3, t, d], 5),
+            rand(&[2, 3, t, d], 6),
+            rand(&[2, 3, t, d], 7),
+        ],
         |v| Var::attention(&v[0], &v[1], &v[2]),
         move |v| {
             let scores = v[0].matmul(&v[1].t()).mul_scalar(1.0 / (d as f64).sqrt());
             let future = Tensor::causal_mask(t).eq(&Tensor::scalar(0u8));
-            scores.masked_fill(&future, f64::NEG_INFINITY).softmax(-1).matmul(&v[2])
+            scores
+                .masked_fill(&future, f64::NEG_INFINITY)
+                .softmax(-1)
+                .matmul(&v[2])
         },
     );
 }
@@ -73,7 +92,9 @@ fn gelu_equals_its_tanh_formula() {
         |v| v[0].gelu(),
         |v| {
             let x = &v[0];
-            let inner = x.add(&x.powf(3.0).mul_scalar(0.044715)).mul_scalar((2.0 / std::f64::consts::PI).sqrt());
+            let inner = x
+                .add(&x.powf(3.0).mul_scalar(0.044715))
+                .mul_scalar((2.0 / std::f64::consts::PI).sqrt());
             x.mul(&inner.tanh().add_scalar(1.0)).mul_scalar(0.5)
         },
     );

@@ -108,31 +108,70 @@ fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     idx
 }
 
-/// `sum(f(x) * r)` without recording a graph.
-fn projected(f: &dyn Fn(&[Var]) -> Var, inputs: &[Tensor], r: &Tensor) -> f64 {
-    no_grad(|| {
-        let vars: Vec<Var> = inputs.iter().cloned().map(Var::constant).collect();
-        f(&vars).value().mul(r).sum_all().item()
-    })
+/// `sum(f() * r)` without recording a graph.
+fn projected(f: &dyn Fn() -> Var, r: &Tensor) -> f64 {
+    no_grad(|| f().value().mul(r).sum_all().item())
 }
 
-/// Output and input gradients of `L = sum(f(x) * r)` for inputs of one dtype.
-fn analytic(
-    f: &dyn Fn(&[Var]) -> Var,
-    inputs: &[Tensor],
-    r: &Tensor,
-) -> (Var, Vec<Tensor>, BTreeSet<Op>) {
-    let vars: Vec<Var> = inputs.iter().cloned().map(Var::parameter).collect();
-    let y = f(&vars);
+/// Output and leaf gradients of `L = sum(f() * r)`.
+fn analytic(f: &dyn Fn() -> Var, leaves: &[Var], r: &Tensor) -> (Var, Vec<Tensor>, BTreeSet<Op>) {
+    leaves.iter().for_each(Var::zero_grad);
+    let y = f();
     let ops = ops_in_graph(&y);
     let loss = y.mul(&Var::constant(r.to_dtype(y.dtype()))).sum_all();
     loss.backward();
-    let grads = vars
+    let grads = leaves
         .iter()
-        .zip(inputs)
-        .map(|(v, x)| v.grad().unwrap_or_else(|| x.zeros_like()))
+        .map(|v| v.grad().unwrap_or_else(|| v.value().zeros_like()))
         .collect();
     (y, grads, ops)
+}
+
+/// Compares each leaf's analytic gradient with central differences, perturbing the leaf's
+/// value in place one element at a time (and restoring it). Returns the output, the analytic
+/// gradients and the ops in the graph.
+fn check_leaves(
+    name: &str,
+    f: &dyn Fn() -> Var,
+    leaves: &[Var],
+    opts: &GradcheckOptions,
+) -> Result<(Var, Vec<Tensor>, BTreeSet<Op>), GradcheckFailure> {
+    let out_shape = no_grad(f).shape();
+    let r = Tensor::randn(&out_shape, 0.0, 1.0, DType::F64, &mut Rng::new(opts.seed));
+    let (y, grads, ops) = analytic(f, leaves, &r);
+    for (i, leaf) in leaves.iter().enumerate() {
+        let original = leaf.value();
+        if !original.dtype().is_float() || !leaf.requires_grad() {
+            continue;
+        }
+        let base = original.to_vec::<f64>();
+        let analytic_i = grads[i].to_vec_f64();
+        for j in 0..base.len() {
+            let eval = |delta: f64| {
+                let mut data = base.clone();
+                data[j] += delta;
+                leaf.set_value(Tensor::from_vec(data, original.shape()));
+                projected(f, &r)
+            };
+            let numeric = (eval(opts.eps) - eval(-opts.eps)) / (2.0 * opts.eps);
+            leaf.set_value(original.clone());
+            let a = analytic_i[j];
+            if (a - numeric).abs() > opts.atol + opts.rtol * numeric.abs()
+                || a.is_nan() != numeric.is_nan()
+            {
+                return Err(GradcheckFailure {
+                    name: name.to_string(),
+                    ops: ops.iter().cloned().collect(),
+                    what: "gradient",
+                    input: i,
+                    index: unravel(j, original.shape()),
+                    analytic: a,
+                    numeric,
+                });
+            }
+        }
+    }
+    Ok((y, grads, ops))
 }
 
 /// Checks `f`'s gradients with the default options.
@@ -152,62 +191,24 @@ pub fn gradcheck_with(
     inputs: &[Tensor],
     opts: GradcheckOptions,
 ) -> Result<GradcheckReport, GradcheckFailure> {
-    let inputs64: Vec<Tensor> = inputs.iter().map(|x| to_fresh(x, DType::F64)).collect();
-    let f: &dyn Fn(&[Var]) -> Var = &f;
-    let out_shape = no_grad(|| {
-        f(&inputs64
+    let leaves = |dtype: DType| -> Vec<Var> {
+        inputs
             .iter()
-            .cloned()
-            .map(Var::constant)
-            .collect::<Vec<_>>())
-    })
-    .shape();
-    let r = Tensor::randn(&out_shape, 0.0, 1.0, DType::F64, &mut Rng::new(opts.seed));
-    let (y64, grads64, ops) = analytic(f, &inputs64, &r);
-    let fail = |what, input, index, analytic, numeric| GradcheckFailure {
-        name: name.to_string(),
-        ops: ops.iter().cloned().collect(),
-        what,
-        input,
-        index,
-        analytic,
-        numeric,
+            .map(|x| {
+                if x.dtype().is_float() {
+                    Var::parameter(x.to_dtype(dtype).contiguous())
+                } else {
+                    Var::constant(x.clone())
+                }
+            })
+            .collect()
     };
-    for (i, x) in inputs64.iter().enumerate() {
-        if !x.dtype().is_float() {
-            continue;
-        }
-        let base = x.to_vec::<f64>();
-        let analytic_i = grads64[i].to_vec_f64();
-        for j in 0..base.len() {
-            let eval = |delta: f64| {
-                let mut data = base.clone();
-                data[j] += delta;
-                let mut perturbed = inputs64.clone();
-                perturbed[i] = Tensor::from_vec(data, x.shape());
-                projected(f, &perturbed, &r)
-            };
-            let numeric = (eval(opts.eps) - eval(-opts.eps)) / (2.0 * opts.eps);
-            let a = analytic_i[j];
-            if (a - numeric).abs() > opts.atol + opts.rtol * numeric.abs()
-                || a.is_nan() != numeric.is_nan()
-            {
-                return Err(fail("gradient", i, unravel(j, x.shape()), a, numeric));
-            }
-        }
-    }
+    let leaves64 = leaves(DType::F64);
+    let (y64, grads64, ops) = check_leaves(name, &|| f(&leaves64), &leaves64, &opts)?;
     // The float32 path must agree with the float64 one.
-    let inputs32: Vec<Tensor> = inputs64
-        .iter()
-        .map(|x| {
-            if x.dtype().is_float() {
-                x.to_dtype(DType::F32)
-            } else {
-                x.clone()
-            }
-        })
-        .collect();
-    let (y32, grads32, _) = analytic(f, &inputs32, &r);
+    let leaves32 = leaves(DType::F32);
+    let r = Tensor::randn(&y64.shape(), 0.0, 1.0, DType::F64, &mut Rng::new(opts.seed));
+    let (y32, grads32, _) = analytic(&|| f(&leaves32), &leaves32, &r);
     let pairs = std::iter::once(("float32 output", 0, y32.value(), y64.value())).chain(
         grads32
             .into_iter()
@@ -219,29 +220,43 @@ pub fn gradcheck_with(
         if !want.dtype().is_float() {
             continue;
         }
+        let shape = want.shape().to_vec();
         let (got, want) = (got.to_vec_f64(), want.to_vec_f64());
         let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (j, (&g, &w)) in got.iter().zip(&want).enumerate() {
             if (g - w).abs() > opts.f32_rtol * scale.max(1e-30) {
-                let shape = if what == "float32 output" {
-                    y64.shape()
-                } else {
-                    inputs64[input].shape().to_vec()
-                };
-                return Err(fail(what, input, unravel(j, &shape), g, w));
+                return Err(GradcheckFailure {
+                    name: name.to_string(),
+                    ops: ops.iter().cloned().collect(),
+                    what,
+                    input,
+                    index: unravel(j, &shape),
+                    analytic: g,
+                    numeric: w,
+                });
             }
         }
     }
     Ok(GradcheckReport { ops })
 }
 
-/// A contiguous copy in `dtype` (index tensors keep their dtype).
-fn to_fresh(x: &Tensor, dtype: DType) -> Tensor {
-    if x.dtype().is_float() {
-        x.to_dtype(dtype).contiguous()
-    } else {
-        x.clone()
+/// Checks the gradients of existing float64 parameters: `f` computes an output from them (for
+/// example a layer's forward pass on a fixed input) and each parameter is perturbed in place.
+pub fn gradcheck_params(
+    name: &str,
+    f: impl Fn() -> Var,
+    params: &[Var],
+) -> Result<GradcheckReport, GradcheckFailure> {
+    for p in params {
+        if p.dtype() != DType::F64 {
+            panic!(
+                "gradcheck_params: parameters must be float64, got {}",
+                p.dtype()
+            );
+        }
     }
+    let (_, _, ops) = check_leaves(name, &f, params, &GradcheckOptions::default())?;
+    Ok(GradcheckReport { ops })
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ pub mod ops;
 mod var;
 
 pub use gradcheck::{
-    gradcheck, gradcheck_with, GradcheckFailure, GradcheckOptions, GradcheckReport,
+    gradcheck, gradcheck_params, gradcheck_with, GradcheckFailure, GradcheckOptions,
+    GradcheckReport,
 };
 pub use graph::{grad_enabled, no_grad, no_grad_guard, NoGradGuard};
 pub use op::{Backward, Op};

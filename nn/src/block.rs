@@ -1,0 +1,85 @@
+//! A pre-LayerNorm transformer block: `x = x + attn(ln1(x)); x = x + mlp(ln2(x))`.
+
+use crate::attention::{CausalSelfAttention, KvCache};
+use crate::dropout::SharedRng;
+use crate::layer_norm::LayerNorm;
+use crate::linear::Linear;
+use crate::mlp::Mlp;
+use crate::module::{join, Module};
+use autograd::Var;
+use tensor::Rng;
+
+/// Shape and regularisation of a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockConfig {
+    pub dim: usize,
+    pub n_head: usize,
+    pub bias: bool,
+    pub dropout: f64,
+    /// Std of the residual projections' initial weights.
+    pub proj_std: f64,
+}
+
+/// Attention and MLP, each behind a layer norm and added to the residual stream.
+pub struct Block {
+    pub ln1: LayerNorm,
+    pub attn: CausalSelfAttention,
+    pub ln2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl Block {
+    pub fn new(cfg: BlockConfig, rng: &mut Rng, drop_rng: &SharedRng) -> Block {
+        let BlockConfig {
+            dim,
+            n_head,
+            bias,
+            dropout,
+            proj_std,
+        } = cfg;
+        Block {
+            ln1: LayerNorm::new(dim, bias),
+            attn: CausalSelfAttention::new(
+                dim,
+                n_head,
+                bias,
+                dropout,
+                proj_std,
+                rng,
+                drop_rng.clone(),
+            ),
+            ln2: LayerNorm::new(dim, bias),
+            mlp: Mlp::new(dim, 4 * dim, bias, dropout, proj_std, rng, drop_rng.clone()),
+        }
+    }
+
+    /// The block on new positions, reusing and extending this layer's key/value cache.
+    pub fn forward_cached(&self, x: &Var, cache: &mut KvCache) -> Var {
+        let x = x.add(&self.attn.forward_cached(&self.ln1.forward(x), cache));
+        x.add(&self.mlp.forward(&self.ln2.forward(&x)))
+    }
+}
+
+impl Module for Block {
+    fn forward(&self, x: &Var) -> Var {
+        let x = x.add(&self.attn.forward(&self.ln1.forward(x)));
+        x.add(&self.mlp.forward(&self.ln2.forward(&x)))
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
+        self.ln1.visit_params(&join(prefix, "ln1"), f);
+        self.attn.visit_params(&join(prefix, "attn"), f);
+        self.ln2.visit_params(&join(prefix, "ln2"), f);
+        self.mlp.visit_params(&join(prefix, "mlp"), f);
+    }
+
+    fn visit_linears_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Linear)) {
+        self.attn.visit_linears_mut(&join(prefix, "attn"), f);
+        self.mlp.visit_linears_mut(&join(prefix, "mlp"), f);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.attn.set_training(training);
+        self.mlp.set_training(training);
+    }
+}

@@ -1,0 +1,28 @@
+//! Neural-network layers on the autograd crate.
+//!
+//! Every layer implements [`Module`]: a forward pass, parameters with stable dotted names, and
+//! a train/eval switch. The transformer pieces (attention with a KV cache, MLP, pre-LayerNorm
+//! block) are what the GPT in the `llm` crate is built from.
+
+pub mod activation;
+pub mod attention;
+pub mod block;
+pub mod dropout;
+pub mod embedding;
+pub mod init;
+pub mod layer_norm;
+pub mod linear;
+pub mod lora;
+pub mod mlp;
+pub mod module;
+
+pub use activation::{Gelu, Relu};
+pub use attention::{CausalSelfAttention, KvCache};
+pub use block::{Block, BlockConfig};
+pub use dropout::{Dropout, SharedRng};
+pub use embedding::Embedding;
+pub use layer_norm::LayerNorm;
+pub use linear::Linear;
+pub use lora::{LoraAdapter, LoraConfig};
+pub use mlp::Mlp;
+pub use module::Module;
