@@ -1,0 +1,213 @@
+//! Autoregressive generation: sampling one token from logits (temperature, top-k, top-p,
+//! greedy), and the decoding loop with a key/value cache.
+//!
+//! The loop feeds the prompt once, then one token per step, reusing each layer's cached keys
+//! and values. A prompt longer than the model's context is cropped from the left. Once the
+//! sequence fills the context, each step re-reads the last `context` tokens from scratch
+//! (learned absolute positions cannot slide inside a cache), which is exactly what
+//! uncached decoding does, so both give the same tokens.
+
+use crate::model::Model;
+use autograd::no_grad;
+use tensor::{Rng, Tensor};
+
+/// How to pick a token from logits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    /// Divides the logits; 0 means greedy (always the most likely token).
+    pub temperature: f64,
+    /// Keep only the `k` most likely tokens.
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of most likely tokens whose probability reaches `p`.
+    pub top_p: Option<f64>,
+}
+
+impl Sampling {
+    /// Always the most likely token.
+    pub const GREEDY: Sampling = Sampling {
+        temperature: 0.0,
+        top_k: None,
+        top_p: None,
+    };
+}
+
+/// Index of the first largest value.
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Picks the next token from one row of logits.
+pub fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
+    if s.temperature <= 0.0 {
+        return argmax(logits) as u32;
+    }
+    let scaled: Vec<f64> = logits.iter().map(|&l| l as f64 / s.temperature).collect();
+    // Candidates by decreasing logit (ties by id, so the order is deterministic).
+    let mut order: Vec<usize> = (0..scaled.len()).collect();
+    order.sort_by(|&a, &b| scaled[b].total_cmp(&scaled[a]).then(a.cmp(&b)));
+    if let Some(k) = s.top_k {
+        order.truncate(k.max(1));
+    }
+    let max = scaled[order[0]];
+    let mut probs: Vec<f64> = order.iter().map(|&i| (scaled[i] - max).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if let Some(p) = s.top_p {
+        let mut mass = 0.0;
+        let keep = probs.iter().position(|&q| {
+            mass += q;
+            mass >= p
+        });
+        let keep = keep.map_or(probs.len(), |i| i + 1);
+        probs.truncate(keep);
+        order.truncate(keep);
+    }
+    let total: f64 = probs.iter().sum();
+    let mut u = rng.uniform() * total;
+    for (&i, &p) in order.iter().zip(&probs) {
+        if u < p {
+            return i as u32;
+        }
+        u -= p;
+    }
+    order[order.len() - 1] as u32
+}
+
+/// Settings of one generation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    pub max_new_tokens: usize,
+    pub sampling: Sampling,
+    /// Stop after emitting this token (e.g. `<|endoftext|>`).
+    pub stop_token: Option<u32>,
+    pub seed: u64,
+}
+
+/// The last `context` tokens as a `(1, T)` batch.
+fn window(tokens: &[u32], context: usize) -> Tensor {
+    let start = tokens.len().saturating_sub(context);
+    let w = &tokens[start..];
+    Tensor::from_slice(w, &[1, w.len()])
+}
+
+/// Generates after `prompt` (at least one token), calling `on_token` for each new token as
+/// it is produced; returns the new tokens.
+pub fn generate(
+    model: &Model,
+    prompt: &[u32],
+    g: &Generation,
+    mut on_token: impl FnMut(u32),
+) -> Vec<u32> {
+    assert!(
+        !prompt.is_empty(),
+        "generation needs a prompt of at least one token"
+    );
+    no_grad(|| {
+        let mut rng = Rng::new(g.seed);
+        let context = model.context();
+        let mut tokens = prompt.to_vec();
+        let mut state = model.start_decoding();
+        let mut logits = model.logits_next(&window(&tokens, context), &mut state);
+        let mut out = Vec::with_capacity(g.max_new_tokens);
+        for _ in 0..g.max_new_tokens {
+            let next = sample(&logits.value().to_vec::<f32>(), &g.sampling, &mut rng);
+            tokens.push(next);
+            out.push(next);
+            on_token(next);
+            if Some(next) == g.stop_token {
+                break;
+            }
+            logits = if state.len() < context {
+                model.logits_next(&Tensor::from_slice(&[next], &[1, 1]), &mut state)
+            } else {
+                state = model.start_decoding();
+                model.logits_next(&window(&tokens, context), &mut state)
+            };
+        }
+        out
+    })
+}
+
+/// Generation without a cache: every step runs the model on the last `context` tokens. The
+/// plain reference the cached loop is tested against.
+pub fn generate_uncached(model: &Model, prompt: &[u32], g: &Generation) -> Vec<u32> {
+    no_grad(|| {
+        let mut rng = Rng::new(g.seed);
+        let mut tokens = prompt.to_vec();
+        let mut out = vec![];
+        for _ in 0..g.max_new_tokens {
+            let logits = model.logits(&window(&tokens, model.context()));
+            let t = logits.dim(1);
+            let last = logits.value().narrow(1, t - 1, 1).to_vec::<f32>();
+            let next = sample(&last, &g.sampling, &mut rng);
+            tokens.push(next);
+            out.push(next);
+            if Some(next) == g.stop_token {
+                break;
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        let mut rng = Rng::new(0);
+        assert_eq!(
+            sample(&[0.1, 2.0, 2.0, -1.0], &Sampling::GREEDY, &mut rng),
+            1
+        );
+    }
+
+    #[test]
+    fn top_k_and_top_p_restrict_the_candidates() {
+        let logits = [3.0f32, 2.9, 0.0, -1.0, 2.8];
+        let mut rng = Rng::new(1);
+        let k2 = Sampling {
+            temperature: 1.0,
+            top_k: Some(2),
+            top_p: None,
+        };
+        let seen: std::collections::BTreeSet<u32> =
+            (0..500).map(|_| sample(&logits, &k2, &mut rng)).collect();
+        assert_eq!(seen, [0, 1].into_iter().collect());
+        let p = Sampling {
+            temperature: 1.0,
+            top_k: None,
+            top_p: Some(0.5),
+        };
+        let seen: std::collections::BTreeSet<u32> =
+            (0..500).map(|_| sample(&logits, &p, &mut rng)).collect();
+        assert_eq!(
+            seen,
+            [0, 1].into_iter().collect(),
+            "0.5 of the mass needs the top two tokens"
+        );
+    }
+
+    #[test]
+    fn temperature_sampling_follows_the_softmax() {
+        let logits = [0.0f32, (3.0f32).ln()]; // probabilities 1/4 and 3/4
+        let s = Sampling {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+        };
+        let mut rng = Rng::new(2);
+        let ones = (0..20_000)
+            .filter(|_| sample(&logits, &s, &mut rng) == 1)
+            .count() as f64
+            / 20_000.0;
+        assert!((ones - 0.75).abs() < 0.015, "{ones}");
+    }
+}

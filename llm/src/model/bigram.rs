@@ -1,0 +1,35 @@
+//! The bigram model: a `V x V` table whose row for the current token holds the logits of the
+//! next one. The smallest model that learns anything, and a baseline for the others.
+
+use autograd::Var;
+use nn::{Embedding, Module};
+use tensor::{Rng, Tensor};
+
+/// Next-token logits from the current token alone.
+pub struct Bigram {
+    pub table: Embedding,
+}
+
+impl Bigram {
+    pub fn new(vocab_size: usize, rng: &mut Rng) -> Bigram {
+        Bigram {
+            table: Embedding::new(vocab_size, vocab_size, nn::init::GPT2_STD, rng),
+        }
+    }
+
+    /// Logits `(B, T, V)` for `ids (B, T)`.
+    pub fn logits(&self, ids: &Tensor) -> Var {
+        self.table.lookup(ids)
+    }
+}
+
+impl Module for Bigram {
+    fn forward(&self, x: &Var) -> Var {
+        self.logits(&x.value())
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
+        self.table
+            .visit_params(&nn::module::join(prefix, "table"), f);
+    }
+}

@@ -1,0 +1,124 @@
+//! GPT in the GPT-2 architecture, readable in one screen:
+//!
+//! ```text
+//! x = drop(wte[ids] + wpe[positions])        (B, T, C)
+//! for block in blocks: x = block(x)          x + attn(ln1(x)), then x + mlp(ln2(x))
+//! logits = ln_f(x) @ wte^T                   (B, T, V), the head tied to the token embedding
+//! ```
+
+use crate::model::config::Config;
+use autograd::Var;
+use nn::{Block, BlockConfig, Dropout, Embedding, KvCache, LayerNorm, Linear, Module, SharedRng};
+use tensor::{Rng, Tensor};
+
+/// A GPT-2-style decoder-only transformer.
+pub struct Gpt {
+    pub wte: Embedding,
+    pub wpe: Embedding,
+    pub drop: Dropout,
+    pub blocks: Vec<Block>,
+    pub ln_f: LayerNorm,
+    pub block_size: usize,
+}
+
+/// Position ids `start .. start + t` as `u32`.
+fn positions(start: usize, t: usize) -> Tensor {
+    Tensor::from_vec((start..start + t).map(|p| p as u32).collect(), &[t])
+}
+
+impl Gpt {
+    /// A freshly initialised model (GPT-2's init, see `nn::init`). Dropout layers draw from
+    /// `drop_rng`.
+    pub fn new(cfg: &Config, rng: &mut Rng, drop_rng: &SharedRng) -> Gpt {
+        let block = BlockConfig {
+            dim: cfg.n_embd,
+            n_head: cfg.n_head,
+            bias: cfg.bias,
+            dropout: cfg.dropout,
+            proj_std: nn::init::residual_std(cfg.n_layer),
+        };
+        Gpt {
+            wte: Embedding::new(cfg.vocab_size, cfg.n_embd, nn::init::GPT2_STD, rng),
+            wpe: Embedding::new(cfg.block_size, cfg.n_embd, nn::init::GPT2_STD, rng),
+            drop: Dropout::new(cfg.dropout, drop_rng.clone()),
+            blocks: (0..cfg.n_layer)
+                .map(|_| Block::new(block, rng, drop_rng))
+                .collect(),
+            ln_f: LayerNorm::new(cfg.n_embd, cfg.bias),
+            block_size: cfg.block_size,
+        }
+    }
+
+    /// Token plus position embeddings of `ids (B, T)` placed at positions `start..start+T`.
+    fn embed(&self, ids: &Tensor, start: usize) -> Var {
+        let t = ids.dim(1);
+        assert!(
+            start + t <= self.block_size,
+            "sequence of {} positions exceeds the model's context of {}",
+            start + t,
+            self.block_size
+        );
+        self.drop.forward(
+            &self
+                .wte
+                .lookup(ids)
+                .add(&self.wpe.lookup(&positions(start, t))),
+        )
+    }
+
+    /// The tied output head: `ln_f(x) @ wte^T`.
+    fn head(&self, x: &Var) -> Var {
+        self.ln_f.forward(x).matmul(&self.wte.weight.t())
+    }
+
+    /// Logits `(B, T, V)` for every position of `ids (B, T)`.
+    pub fn logits(&self, ids: &Tensor) -> Var {
+        let mut x = self.embed(ids, 0);
+        for block in &self.blocks {
+            x = block.forward(&x);
+        }
+        self.head(&x)
+    }
+
+    /// Logits `(B, V)` of the last position of `ids (B, T_new)`, which follow the positions
+    /// already in `caches` (one per block); the caches are extended. For generation.
+    pub fn logits_cached(&self, ids: &Tensor, caches: &mut [KvCache]) -> Var {
+        let start = caches.first().map_or(0, KvCache::len);
+        let mut x = self.embed(ids, start);
+        for (block, cache) in self.blocks.iter().zip(caches.iter_mut()) {
+            x = block.forward_cached(&x, cache);
+        }
+        let last = x.narrow(1, x.dim(1) - 1, 1).squeeze(1);
+        self.head(&last)
+    }
+}
+
+impl Module for Gpt {
+    /// `x` holds the token ids `(B, T)`.
+    fn forward(&self, x: &Var) -> Var {
+        self.logits(&x.value())
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
+        use nn::module::join;
+        self.wte.visit_params(&join(prefix, "wte"), f);
+        self.wpe.visit_params(&join(prefix, "wpe"), f);
+        for (i, block) in self.blocks.iter().enumerate() {
+            block.visit_params(&join(prefix, &format!("blocks.{i}")), f);
+        }
+        self.ln_f.visit_params(&join(prefix, "ln_f"), f);
+    }
+
+    fn visit_linears_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Linear)) {
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            block.visit_linears_mut(&nn::module::join(prefix, &format!("blocks.{i}")), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.drop.set_training(training);
+        self.blocks
+            .iter_mut()
+            .for_each(|b| b.set_training(training));
+    }
+}
