@@ -9,6 +9,7 @@
 //! assert_eq!(gpt2.decode(&ids).unwrap(), "Hello world<|endoftext|>");
 //! ```
 
+pub mod data;
 pub mod error;
 pub mod tokenizer;
 

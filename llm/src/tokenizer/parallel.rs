@@ -24,7 +24,7 @@ fn is_space_cut(text: &str, i: usize) -> bool {
 }
 
 /// Whether an occurrence of one of `specials` covers the bytes on both sides of `i`.
-fn inside_special(text: &str, i: usize, specials: &[(String, u32)]) -> bool {
+pub(crate) fn inside_special(text: &str, i: usize, specials: &[(String, u32)]) -> bool {
     specials.iter().any(|(token, _)| {
         let lo = i.saturating_sub(token.len() - 1);
         let lo = (lo..=i).find(|&j| text.is_char_boundary(j)).unwrap_or(i);
