@@ -37,8 +37,11 @@ pub struct BpeTokenizer {
 impl BpeTokenizer {
     /// Trains on `text` until the vocabulary (bytes, merges and `specials`) has `vocab_size`
     /// ids, or no adjacent pair is left to merge. Special-token strings in `text` are cut out
-    /// before counting, so no merge spans them. See [`super::train`] for the method and the tie
-    /// rule.
+    /// before counting, so no merge spans them.
+    ///
+    /// Each step merges the most frequent adjacent pair. Ties go to the pair whose first token's
+    /// bytes are lexicographically greatest, then whose second token's bytes are, then to the
+    /// greater ids: a rule of the tokens alone, never of hash-map order.
     pub fn train(
         text: &str,
         vocab_size: usize,

@@ -63,10 +63,10 @@ pub(crate) fn merge_plain(ranks: &Ranks, ids: &mut [u32]) -> usize {
     loop {
         let mut best: Option<(u32, usize)> = None;
         for i in 0..n.saturating_sub(1) {
-            if let Some(&rank) = ranks.get(&(ids[i], ids[i + 1])) {
-                if best.map_or(true, |(r, _)| rank < r) {
-                    best = Some((rank, i));
-                }
+            match (ranks.get(&(ids[i], ids[i + 1])), best) {
+                (Some(&rank), Some((r, _))) if rank < r => best = Some((rank, i)),
+                (Some(&rank), None) => best = Some((rank, i)),
+                _ => {}
             }
         }
         let Some((rank, i)) = best else { return n };
