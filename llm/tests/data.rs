@@ -135,6 +135,14 @@ fn bin_files_are_checked_against_their_dtype() {
             odd.display()
         )
     );
+    // A nanoGPT file: little-endian u16 with no meta.json beside it.
+    let nanogpt = dir.path().join("train.bin");
+    std::fs::write(&nanogpt, [1u8, 0, 2, 1, 255, 255]).unwrap();
+    assert_eq!(
+        TokenDataset::open(&nanogpt).unwrap().slice(0, 3),
+        [1, 258, 65_535]
+    );
+    assert_eq!(TokenDataset::open(dir.path()).unwrap().len(), 3);
     let wide = dir.path().join("wide.bin");
     let ids: Vec<u8> = [70_000u32, 1, 65_536]
         .iter()
