@@ -75,7 +75,7 @@ fn several_inputs_and_a_bin_path() {
     opts.val_fraction = 0.0;
     let meta = prepare(&opts).unwrap();
     assert_eq!(meta.val_tokens, 0);
-    let train = TokenDataset::open(&out.join("train.bin")).unwrap();
+    let train = TokenDataset::open(out.join("train.bin")).unwrap();
     let ids = train.slice(0, train.len());
     let tok = meta.tokenizer().unwrap();
     assert_eq!(ids.last(), Some(&50256));

@@ -46,7 +46,8 @@ pub struct TokenDataset {
 impl TokenDataset {
     /// Opens a `.bin` file, or a prepared directory's `train.bin`. The dtype comes from the
     /// `meta.json` beside the file; with none it is `u16`, as in nanoGPT's files.
-    pub fn open(path: &Path) -> Result<TokenDataset> {
+    pub fn open(path: impl AsRef<Path>) -> Result<TokenDataset> {
+        let path = path.as_ref();
         match path.is_dir() {
             true => TokenDataset::open_split(path, Split::Train),
             false => {
@@ -57,12 +58,14 @@ impl TokenDataset {
     }
 
     /// Opens `dir/train.bin` or `dir/val.bin`.
-    pub fn open_split(dir: &Path, split: Split) -> Result<TokenDataset> {
-        TokenDataset::open_bin(&dir.join(split.file_name()), dtype_beside(dir)?)
+    pub fn open_split(dir: impl AsRef<Path>, split: Split) -> Result<TokenDataset> {
+        let dir = dir.as_ref();
+        TokenDataset::open_bin(dir.join(split.file_name()), dtype_beside(dir)?)
     }
 
     /// Memory-maps `path` as ids of `dtype`. The file must not change while it is open.
-    pub fn open_bin(path: &Path, dtype: TokenDtype) -> Result<TokenDataset> {
+    pub fn open_bin(path: impl AsRef<Path>, dtype: TokenDtype) -> Result<TokenDataset> {
+        let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
         let bytes = file
             .metadata()
