@@ -1,0 +1,43 @@
+//! The `llm` command line. Each subcommand lives in its own file under `cli/`, as an argument
+//! struct with a `run` method; adding one is a new file plus one arm in [`Command`] and in
+//! [`Command::run`].
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Tokenizers, data preparation and language models, written from nothing.
+#[derive(Parser)]
+#[command(name = "llm", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Tokenize(cli::tokenize::Args),
+    BpeTrain(cli::bpe_train::Args),
+    Prepare(cli::prepare::Args),
+}
+
+impl Command {
+    fn run(self) -> llm::Result<()> {
+        match self {
+            Command::Tokenize(args) => args.run(),
+            Command::BpeTrain(args) => args.run(),
+            Command::Prepare(args) => args.run(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
