@@ -73,6 +73,23 @@ pub enum Error {
     /// An argument or a value that cannot be used, with the reason.
     #[error("{0}")]
     Invalid(String),
+    /// A configuration that cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Training produced a loss that is NaN or infinite.
+    #[error("the training loss became {loss} at step {step}; stopping (the last checkpoint is untouched)")]
+    NonFiniteLoss {
+        /// The step whose loss was not finite.
+        step: usize,
+        /// The loss.
+        loss: f64,
+    },
+    /// A tensor operation failed (a shape, dtype or device problem).
+    #[error(transparent)]
+    Tensor(#[from] tensor::Error),
+    /// A weights file could not be read or written.
+    #[error(transparent)]
+    StateDict(#[from] nn::state_dict::Error),
 }
 
 /// The crate's result type.

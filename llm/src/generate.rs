@@ -156,9 +156,67 @@ pub fn generate_uncached(model: &Model, prompt: &[u32], g: &Generation) -> Vec<u
     })
 }
 
+/// Turns token bytes into text as they arrive: a character whose bytes are split across tokens
+/// is held back until it is whole; bytes that can never form a character become U+FFFD.
+#[derive(Default)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// Adds bytes and returns the text that is now complete.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let mut out = String::new();
+        loop {
+            match std::str::from_utf8(&self.pending) {
+                Ok(text) => {
+                    out.push_str(text);
+                    self.pending.clear();
+                    return out;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    out.push_str(std::str::from_utf8(&self.pending[..valid]).expect("checked valid"));
+                    match e.error_len() {
+                        // Incomplete character at the end: wait for more bytes.
+                        None => {
+                            self.pending.drain(..valid);
+                            return out;
+                        }
+                        Some(bad) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            self.pending.drain(..valid + bad);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whatever is still held back, as lossy text.
+    pub fn finish(self) -> String {
+        String::from_utf8_lossy(&self.pending).into_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf8_stream_holds_split_characters_back() {
+        let bytes = "añ€😀".as_bytes();
+        let mut s = Utf8Stream::default();
+        let mut out = String::new();
+        for b in bytes {
+            out.push_str(&s.push(&[*b]));
+        }
+        assert_eq!(out, "añ€😀");
+        assert_eq!(s.push(&[0xff, b'x']), "\u{fffd}x");
+        assert_eq!(s.push(&[0xe2, 0x82]), "");
+        assert_eq!(s.finish(), "\u{fffd}");
+    }
 
     #[test]
     fn greedy_takes_the_first_maximum() {

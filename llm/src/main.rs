@@ -17,6 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Train(cli::train::Args),
+    Sample(cli::sample::Args),
+    Eval(cli::eval::Args),
     Tokenize(cli::tokenize::Args),
     BpeTrain(cli::bpe_train::Args),
     Prepare(cli::prepare::Args),
@@ -25,6 +28,9 @@ enum Command {
 impl Command {
     fn run(self) -> llm::Result<()> {
         match self {
+            Command::Train(args) => args.run(),
+            Command::Sample(args) => args.run(),
+            Command::Eval(args) => args.run(),
             Command::Tokenize(args) => args.run(),
             Command::BpeTrain(args) => args.run(),
             Command::Prepare(args) => args.run(),

@@ -1,8 +1,11 @@
 //! The subcommands, one per file, and what they share.
 
 pub mod bpe_train;
+pub mod eval;
 pub mod prepare;
+pub mod sample;
 pub mod tokenize;
+pub mod train;
 
 use llm::tokenizer::Special;
 use llm::{Error, Result};

@@ -1,3 +1,160 @@
-//! Training: the loop, checkpoints, the log and the loss curve.
+//! Training: the optimization step, periodic evaluation, checkpoints, the log and the loss
+//! curve.
+//!
+//! One step: `gradient_accumulation_steps` micro-batches, each loss scaled by `1/k` before its
+//! backward pass (so the summed gradient is the mean over all micro-batches), clipping to a
+//! global norm, then AdamW at the scheduled learning rate. Randomness comes from three seeded
+//! generators (initial weights, batch sampling, dropout); the last two are saved in
+//! checkpoints, so a resumed run continues exactly as if it had not stopped.
 
+pub mod checkpoint;
+pub mod log;
 pub mod plot;
+
+use crate::data::TokenDataset;
+use crate::model::config::Config;
+use crate::model::Model;
+use crate::{Error, Result};
+use autograd::no_grad;
+use nn::optim::{AdamW, AdamWConfig, Optimizer};
+use nn::schedule::Schedule;
+use nn::{Module, SharedRng};
+use std::time::Instant;
+use tensor::{Device, Rng, Tensor};
+
+/// What one optimizer step did.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct StepStats {
+    /// The step's number (1 for the first step).
+    pub step: usize,
+    /// Mean training loss over the step's micro-batches.
+    pub loss: f64,
+    /// Global L2 norm of the gradient before clipping.
+    pub grad_norm: f64,
+    pub lr: f64,
+    /// Wall time of the step in milliseconds.
+    pub ms: f64,
+    /// Tokens per second through the step.
+    pub tok_per_s: f64,
+}
+
+/// Mean losses from [`Trainer::estimate_loss`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossEstimate {
+    pub train: f64,
+    pub val: Option<f64>,
+}
+
+/// A model, its optimizer and data, and the state that makes training resumable.
+pub struct Trainer {
+    pub cfg: Config,
+    pub model: Model,
+    pub opt: AdamW,
+    pub schedule: Schedule,
+    /// Steps taken so far.
+    pub step: usize,
+    pub batch_rng: Rng,
+    pub drop_rng: SharedRng,
+    pub train: TokenDataset,
+    pub val: Option<TokenDataset>,
+    pub device: Device,
+}
+
+/// The learning-rate schedule a configuration asks for.
+pub fn schedule(cfg: &Config) -> Schedule {
+    Schedule::WarmupCosine {
+        max_lr: cfg.learning_rate,
+        min_lr: cfg.min_lr,
+        warmup_iters: cfg.warmup_iters,
+        decay_iters: cfg.lr_decay_iters,
+    }
+}
+
+impl Trainer {
+    /// A fresh run: the model initialised from `cfg.seed` on `device`, AdamW over all its
+    /// parameters (weight decay on matrices only), generators seeded from `cfg.seed`.
+    pub fn new(cfg: Config, train: TokenDataset, val: Option<TokenDataset>, device: Device) -> Result<Trainer> {
+        cfg.validate().map_err(|e| Error::Config(e.0))?;
+        let drop_rng = SharedRng::new(cfg.seed.wrapping_add(2));
+        let model = Model::new(&cfg, &mut Rng::new(cfg.seed), &drop_rng);
+        model.to_device(device)?;
+        let opt = AdamW::new(
+            model.named_params(),
+            AdamWConfig { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weight_decay: cfg.weight_decay },
+        );
+        Ok(Trainer {
+            schedule: schedule(&cfg),
+            batch_rng: Rng::new(cfg.seed.wrapping_add(1)),
+            cfg,
+            model,
+            opt,
+            step: 0,
+            drop_rng,
+            train,
+            val,
+            device,
+        })
+    }
+
+    /// One optimizer step on explicit micro-batches `(inputs, targets)`, each `(B, T)`.
+    pub fn step_on(&mut self, micro_batches: &[(Tensor, Tensor)]) -> Result<StepStats> {
+        let start = Instant::now();
+        self.model.train();
+        let k = micro_batches.len() as f64;
+        let mut total = 0.0;
+        let mut tokens = 0;
+        for (x, y) in micro_batches {
+            let (x, y) = (x.try_to_device(self.device)?, y.try_to_device(self.device)?);
+            let loss = self.model.loss(&x, &y);
+            total += loss.value().item();
+            tokens += x.numel();
+            // Scaling each micro-batch's loss by 1/k makes the accumulated gradient the
+            // gradient of the mean loss over all k micro-batches.
+            loss.mul_scalar(1.0 / k).backward();
+        }
+        let loss = total / k;
+        if !loss.is_finite() {
+            self.opt.zero_grad();
+            return Err(Error::NonFiniteLoss { step: self.step + 1, loss });
+        }
+        let max_norm = if self.cfg.grad_clip > 0.0 { self.cfg.grad_clip } else { f64::INFINITY };
+        let grad_norm = nn::clip::clip_grad_norm(&self.model.params(), max_norm);
+        let lr = self.schedule.lr(self.step);
+        self.opt.step(lr)?;
+        self.opt.zero_grad();
+        self.step += 1;
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(StepStats { step: self.step, loss, grad_norm, lr, ms: seconds * 1e3, tok_per_s: tokens as f64 / seconds })
+    }
+
+    /// One optimizer step on micro-batches drawn from the training set.
+    pub fn train_step(&mut self) -> Result<StepStats> {
+        let (b, t) = (self.cfg.batch_size, self.cfg.block_size);
+        let batches = (0..self.cfg.gradient_accumulation_steps)
+            .map(|_| self.train.sample_batch(b, t, &mut self.batch_rng))
+            .collect::<Result<Vec<_>>>()?;
+        self.step_on(&batches)
+    }
+
+    /// Mean loss over `eval_iters` random batches of each split, in evaluation mode. The
+    /// batches come from a generator seeded by the step, so evaluation draws nothing from the
+    /// training generators and does not change the run.
+    pub fn estimate_loss(&mut self) -> Result<LossEstimate> {
+        self.model.eval();
+        let mut rng = Rng::new(self.cfg.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (b, t, n) = (self.cfg.batch_size, self.cfg.block_size, self.cfg.eval_iters.max(1));
+        let mut mean = |data: &TokenDataset| -> Result<f64> {
+            let mut sum = 0.0;
+            for _ in 0..n {
+                let (x, y) = data.sample_batch(b, t, &mut rng)?;
+                let (x, y) = (x.try_to_device(self.device)?, y.try_to_device(self.device)?);
+                sum += no_grad(|| self.model.loss(&x, &y).value().item());
+            }
+            Ok(sum / n as f64)
+        };
+        let train = mean(&self.train)?;
+        let val = self.val.as_ref().map(&mut mean).transpose()?;
+        self.model.train();
+        Ok(LossEstimate { train, val })
+    }
+}

@@ -1,0 +1,104 @@
+//! The training log: one JSON object per line, for each step
+//! (`{"step", "loss", "grad_norm", "lr", "ms", "tok_per_s"}`) and each evaluation
+//! (`{"step", "train_loss", "val_loss"}`). On resume, lines after the checkpoint's step (written
+//! by the interrupted run) are dropped, so the log describes exactly the resumed run.
+
+use super::{LossEstimate, StepStats};
+use crate::{Error, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The log's file name inside a run directory.
+pub const LOG: &str = "log.jsonl";
+
+/// Training and validation losses by step, for the loss curve.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub train: Vec<(usize, f64)>,
+    pub val: Vec<(usize, f64)>,
+}
+
+impl History {
+    fn record(&mut self, line: &serde_json::Value) {
+        let Some(step) = line["step"].as_u64().map(|s| s as usize) else { return };
+        if let Some(loss) = line["loss"].as_f64() {
+            self.train.push((step, loss));
+        }
+        if let Some(val) = line["val_loss"].as_f64() {
+            self.val.push((step, val));
+        }
+    }
+}
+
+/// An open training log.
+pub struct TrainLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl TrainLog {
+    /// Starts a log in `dir`. With `resume_from = Some(step)`, keeps the existing lines up to
+    /// that step and returns their history; otherwise starts empty.
+    pub fn open(dir: &Path, resume_from: Option<usize>) -> Result<(TrainLog, History)> {
+        let path = dir.join(LOG);
+        let mut history = History::default();
+        let mut kept = String::new();
+        if let Some(last) = resume_from {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines() {
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+                if value["step"].as_u64().is_some_and(|s| s as usize <= last) {
+                    history.record(&value);
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        super::checkpoint::write_atomically(&path, kept.as_bytes())?;
+        let file = OpenOptions::new().append(true).open(&path).map_err(|e| Error::io("open", &path, e))?;
+        Ok((TrainLog { path, file }, history))
+    }
+
+    fn write(&mut self, value: serde_json::Value) -> Result<()> {
+        writeln!(self.file, "{value}").map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// Appends a step's statistics.
+    pub fn step(&mut self, s: &StepStats) -> Result<()> {
+        self.write(serde_json::to_value(s).expect("step stats serialize"))
+    }
+
+    /// Appends an evaluation.
+    pub fn eval(&mut self, step: usize, e: &LossEstimate) -> Result<()> {
+        self.write(serde_json::json!({"step": step, "train_loss": e.train, "val_loss": e.val}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(step: usize, loss: f64) -> StepStats {
+        StepStats { step, loss, grad_norm: 1.0, lr: 1e-3, ms: 10.0, tok_per_s: 100.0 }
+    }
+
+    #[test]
+    fn resuming_drops_lines_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, h) = TrainLog::open(dir.path(), None).unwrap();
+        assert_eq!(h, History::default());
+        for s in 1..=5 {
+            log.step(&stats(s, 5.0 - s as f64)).unwrap();
+        }
+        log.eval(4, &LossEstimate { train: 1.5, val: Some(1.75) }).unwrap();
+        drop(log);
+        let (mut log, h) = TrainLog::open(dir.path(), Some(4)).unwrap();
+        assert_eq!(h.train, vec![(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]);
+        assert_eq!(h.val, vec![(4, 1.75)]);
+        log.step(&stats(5, 0.5)).unwrap();
+        let text = fs::read_to_string(dir.path().join(LOG)).unwrap();
+        assert_eq!(text.lines().count(), 6);
+        assert!(text.lines().last().unwrap().contains("\"loss\":0.5"));
+    }
+}
