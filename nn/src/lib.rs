@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch_norm;
 pub mod block;
 pub mod dropout;
 pub mod embedding;
@@ -18,6 +19,7 @@ pub mod module;
 
 pub use activation::{Gelu, Relu};
 pub use attention::{CausalSelfAttention, KvCache};
+pub use batch_norm::BatchNorm1d;
 pub use block::{Block, BlockConfig};
 pub use dropout::{Dropout, SharedRng};
 pub use embedding::Embedding;
