@@ -16,6 +16,7 @@ pub mod linear;
 pub mod lora;
 pub mod mlp;
 pub mod module;
+pub mod state_dict;
 
 pub use activation::{Gelu, Relu};
 pub use attention::{CausalSelfAttention, KvCache};
@@ -28,3 +29,4 @@ pub use linear::Linear;
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::Mlp;
 pub use module::Module;
+pub use state_dict::StateDict;
