@@ -5,13 +5,25 @@
 //! starts random Gaussian, `N(0, 1/r)` (the LoRA paper: Gaussian `A`, zero `B`). Merging folds
 //! the update into the weight, `W += (alpha / r) B A`, and unmerging subtracts it again.
 //! [`apply`] attaches adapters to chosen layers of an existing model by name, and
-//! [`mark_only_adapters_trainable`] freezes everything else.
+//! [`mark_only_adapters_trainable`] freezes everything else. [`save_adapters`] and
+//! [`load_adapters`] write and read the adapters alone (`*.lora_a`, `*.lora_b`), a file of a
+//! few megabytes beside a base model that stays as it was.
+//!
+//! ```text
+//! let adapted = lora::apply(&mut model, &cfg, &mut rng, &dropout_rng);  // e.g. attn.qkv
+//! lora::mark_only_adapters_trainable(&model);
+//! // ... train with AdamW::new(model.named_params(), ..) ...
+//! lora::save_adapters(&model, "adapters.safetensors")?;
+//! lora::merge(&mut model);   // or later: apply to a fresh base, then load_adapters
+//! ```
 
 use crate::dropout::{Dropout, SharedRng};
 use crate::init;
 use crate::module::{join, Module};
+use crate::state_dict;
 use autograd::{no_grad, Var};
-use tensor::Rng;
+use std::path::Path;
+use tensor::{DType, Rng};
 
 /// Rank, scaling and dropout of the adapters, and which layers get one.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,11 +121,62 @@ pub fn apply(
     adapted
 }
 
+/// True for the name of an adapter factor: `lora_a` or `lora_b`, alone or after a `.`.
+pub fn is_adapter_param(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    last == "lora_a" || last == "lora_b"
+}
+
+/// The adapters' `A` and `B` factors with their dotted names, in model order.
+pub fn adapter_params(model: &dyn Module) -> Vec<(String, Var)> {
+    model
+        .named_params()
+        .into_iter()
+        .filter(|(name, _)| is_adapter_param(name))
+        .collect()
+}
+
 /// Freezes every parameter except the adapters' `A` and `B`.
 pub fn mark_only_adapters_trainable(model: &dyn Module) {
     for (name, p) in model.named_params() {
-        p.set_requires_grad(name.ends_with("lora_a") || name.ends_with("lora_b"));
+        p.set_requires_grad(is_adapter_param(&name));
     }
+}
+
+/// Saves the adapters alone (every `*.lora_a` and `*.lora_b`, as `f32`) to a safetensors file.
+pub fn save_adapters(model: &dyn Module, path: impl AsRef<Path>) -> state_dict::Result<()> {
+    let tensors: Vec<_> = adapter_params(model)
+        .into_iter()
+        .map(|(name, v)| (name, v.value()))
+        .collect();
+    state_dict::save(path, &tensors, DType::F32)
+}
+
+/// Loads adapters saved by [`save_adapters`] into a model that carries the same adapters
+/// (attach them first with [`apply`] and the same configuration). Strict: the file must hold
+/// exactly the model's adapter factors, with the same shapes; every difference is reported in
+/// one error and nothing is loaded. The adapters must not be merged (see [`unmerge`]), since
+/// the merged weights hold the old factors.
+pub fn load_adapters(model: &mut dyn Module, path: impl AsRef<Path>) -> state_dict::Result<()> {
+    let path = path.as_ref();
+    let mut merged = vec![];
+    model.visit_linears_mut("", &mut |name, linear| {
+        if linear.lora.as_ref().is_some_and(LoraAdapter::is_merged) {
+            merged.push(name.to_string());
+        }
+    });
+    if !merged.is_empty() {
+        return Err(state_dict::Error::Invalid {
+            path: path.to_path_buf(),
+            problem: format!(
+                "cannot load adapters while they are merged into {}; unmerge first",
+                merged.join(", ")
+            ),
+        });
+    }
+    let dict = state_dict::load(path)?;
+    state_dict::assign(&adapter_params(model), &dict, true)?;
+    Ok(())
 }
 
 /// Folds every adapter into its base weight (`W += (alpha / r) B A`); forward passes then cost

@@ -2,8 +2,8 @@
 
 use autograd::{gradcheck_params, Var};
 use nn::{
-    Block, BlockConfig, CausalSelfAttention, Embedding, KvCache, LayerNorm, Linear, LoraConfig,
-    Mlp, Module, SharedRng,
+    BatchNorm1d, Block, BlockConfig, CausalSelfAttention, Embedding, KvCache, LayerNorm, Linear,
+    LoraConfig, Mlp, Module, SharedRng,
 };
 use tensor::{DType, Rng, Tensor};
 
@@ -129,4 +129,17 @@ fn lora_adapted_linear() {
     layer.to_dtype(DType::F64).unwrap();
     widen(&layer, 18);
     check("lora linear", &layer, &input(&[3, 5], 19));
+}
+
+#[test]
+fn batch_norm_in_training_and_eval() {
+    let mut bn = BatchNorm1d::new(3);
+    bn.to_dtype(DType::F64).unwrap();
+    widen(&bn, 20);
+    // Training: gradients flow through the batch mean and variance.
+    check("batch norm (N, C)", &bn, &input(&[5, 3], 21));
+    check("batch norm (N, C, L)", &bn, &input(&[2, 3, 4], 22));
+    // Eval: the running statistics are constants.
+    bn.eval();
+    check("batch norm eval", &bn, &input(&[2, 3, 4], 23));
 }

@@ -3,7 +3,10 @@
 //! Forward `C = A B` over broadcast batch dims. Backward: `dA = dC B^T`, `dB = A^T dC`, each
 //! summed back over the batch dims its operand was broadcast along. A 2-D weight multiplied by
 //! a batch of inputs (a linear layer) gets its gradient from one product over all rows,
-//! `dB = A_flat^T dC_flat`, rather than a batch of products and a sum.
+//! `dB = A_flat^T dC_flat`, rather than a batch of products and a sum. That gradient is laid out
+//! like `B`: when `B` is a transposed view (a linear layer multiplies by `W^T`), it is computed
+//! as `(dC_flat^T A_flat)^T`, so the gradient that reaches `W` through the transpose is
+//! contiguous, and the optimizer reads it without a copy.
 
 use super::sum_to_shape;
 use crate::op::{Backward, Op};
@@ -22,14 +25,25 @@ impl Backward for MatMulRule {
     fn backward(&self, g: &Tensor) -> Vec<Option<Tensor>> {
         let (a, b) = (&self.a, &self.b);
         let ga = sum_to_shape(&g.matmul(&b.t()), a.shape());
-        let gb = if b.rank() == 2 && a.rank() > 2 {
-            let (k, n) = (b.shape()[0], b.shape()[1]);
-            let rows = a.numel() / k;
-            a.reshape(&[rows, k]).t().matmul(&g.reshape(&[rows, n]))
+        let gb = if b.rank() == 2 {
+            matrix_grad(a, b, g)
         } else {
             sum_to_shape(&a.t().matmul(g), b.shape())
         };
         vec![Some(ga), Some(gb)]
+    }
+}
+
+/// `dB = A_flat^T dC_flat` for a 2-D `B (K, N)`, with `A`'s leading dims flattened into rows,
+/// in the memory order of `B`: row-major, or column-major when `B` is a transposed view.
+fn matrix_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Tensor {
+    let (k, n) = (b.shape()[0], b.shape()[1]);
+    let rows = a.numel() / k;
+    let (a, g) = (a.reshape(&[rows, k]), g.reshape(&[rows, n]));
+    if !b.is_contiguous() && b.t().is_contiguous() {
+        g.t().matmul(&a).t()
+    } else {
+        a.t().matmul(&g)
     }
 }
 
@@ -44,5 +58,34 @@ impl Var {
     #[track_caller]
     pub fn matmul(&self, rhs: &Var) -> Var {
         self.try_matmul(rhs).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensor::{DType, Rng};
+
+    #[test]
+    fn a_linear_layers_weight_gradient_is_contiguous() {
+        // y = x W^T with W (3, 4): W's gradient, through the transpose, is dY^T x, laid out
+        // like W.
+        let mut rng = Rng::new(1);
+        let x = Var::constant(Tensor::randn(&[2, 5, 4], 0.0, 1.0, DType::F64, &mut rng));
+        let w = Var::parameter(Tensor::randn(&[3, 4], 0.0, 1.0, DType::F64, &mut rng));
+        for input in [x.clone(), x.reshape(&[10, 4])] {
+            w.zero_grad();
+            input.matmul(&w.t()).sum_all().backward();
+            let gw = w.grad().unwrap();
+            assert!(gw.is_contiguous(), "strides {:?}", gw.strides());
+            // d sum(x W^T) / dW[o, i] = sum over rows of x[.., i].
+            let col_sums = x.value().sum(&[0, 1], false).to_vec::<f64>();
+            let got = gw.to_vec::<f64>();
+            for o in 0..3 {
+                for i in 0..4 {
+                    assert!((got[o * 4 + i] - col_sums[i]).abs() < 1e-12);
+                }
+            }
+        }
     }
 }
