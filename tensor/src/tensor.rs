@@ -231,6 +231,22 @@ impl Tensor {
         ))
     }
 
+    /// True when the elements fill the whole storage, densely, in row-major order from its
+    /// start: the form kernels that take a bare storage (no layout) require.
+    pub fn is_compact(&self) -> bool {
+        self.layout.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.numel()
+    }
+
+    /// This tensor in compact form (see [`Tensor::is_compact`]), copying only when needed. A
+    /// contiguous view that starts inside or covers only part of its storage (a narrowed
+    /// batch, say) is copied.
+    pub fn try_compact(&self) -> Result<Tensor> {
+        if self.is_compact() {
+            return Ok(self.clone());
+        }
+        Ok(Tensor::from_storage(self.storage.contiguous(&self.layout)?, self.shape()))
+    }
+
     /// A copy converted to `dtype` (a no-op clone when it already is).
     pub fn try_to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {

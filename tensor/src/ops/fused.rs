@@ -52,7 +52,7 @@ fn channel_param<'a>(op: &'static str, p: Option<&'a Tensor>, c: usize) -> Resul
                 rhs: p.shape().to_vec(),
             });
         }
-        p.try_contiguous()
+        p.try_compact()
     })
     .transpose()
 }
@@ -69,7 +69,7 @@ impl Tensor {
         let c = last_dim("layer_norm", self)?;
         let w = channel_param("layer_norm weight", weight, c)?;
         let b = channel_param("layer_norm bias", bias, c)?;
-        let x = self.try_contiguous()?;
+        let x = self.try_compact()?;
         let (y, mean, rstd) = x.storage().layer_norm(
             c,
             w.as_ref().map(Tensor::storage),
@@ -96,8 +96,8 @@ impl Tensor {
         same_shape("layer_norm_backward", self, x)?;
         let c = last_dim("layer_norm_backward", x)?;
         let w = channel_param("layer_norm_backward weight", weight, c)?;
-        let (dy, x) = (self.try_contiguous()?, x.try_contiguous()?);
-        let (mean, rstd) = (mean.try_contiguous()?, rstd.try_contiguous()?);
+        let (dy, x) = (self.try_compact()?, x.try_compact()?);
+        let (mean, rstd) = (mean.try_compact()?, rstd.try_compact()?);
         let (dx, dw, db) = dy.storage().layer_norm_backward(
             x.storage(),
             c,
@@ -135,7 +135,7 @@ impl Tensor {
                 dtype: targets.dtype(),
             });
         }
-        let (logits, t) = (self.try_contiguous()?, targets.try_contiguous()?);
+        let (logits, t) = (self.try_compact()?, targets.try_compact()?);
         let (loss, lse) = logits
             .storage()
             .cross_entropy(v, t.storage(), ignore_index)?;
@@ -156,9 +156,9 @@ impl Tensor {
     ) -> Result<Tensor> {
         let v = last_dim("cross_entropy_backward", self)?;
         let (logits, t, lse) = (
-            self.try_contiguous()?,
-            targets.try_contiguous()?,
-            lse.try_contiguous()?,
+            self.try_compact()?,
+            targets.try_compact()?,
+            lse.try_compact()?,
         );
         let d = logits.storage().cross_entropy_backward(
             v,
@@ -176,9 +176,9 @@ impl Tensor {
     pub fn try_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let dims = attention_dims(q, k, v)?;
         let (q, k, v) = (
-            q.try_contiguous()?,
-            k.try_contiguous()?,
-            v.try_contiguous()?,
+            q.try_compact()?,
+            k.try_compact()?,
+            v.try_compact()?,
         );
         let (out, lse) = q.storage().attention(k.storage(), v.storage(), dims)?;
         let lse_shape = &q.shape()[..q.rank() - 1];
@@ -200,7 +200,7 @@ impl Tensor {
         let dims = attention_dims(q, k, v)?;
         same_shape("attention_backward", q, dout)?;
         same_shape("attention_backward", q, out)?;
-        let c = |t: &Tensor| t.try_contiguous();
+        let c = |t: &Tensor| t.try_compact();
         let (qc, kc, vc, oc, lc, dc) = (c(q)?, c(k)?, c(v)?, c(out)?, c(lse)?, c(dout)?);
         let (dq, dk, dv) = qc.storage().attention_backward(
             kc.storage(),
@@ -220,7 +220,7 @@ impl Tensor {
     /// `dx = dy * gelu'(x)` (self is `x`).
     pub fn try_gelu_backward(&self, dy: &Tensor, kind: Gelu) -> Result<Tensor> {
         same_shape("gelu_backward", self, dy)?;
-        let (x, dy) = (self.try_contiguous()?, dy.try_contiguous()?);
+        let (x, dy) = (self.try_compact()?, dy.try_compact()?);
         Ok(Tensor::from_storage(
             x.storage().gelu_backward(dy.storage(), kind)?,
             self.shape(),
@@ -263,6 +263,22 @@ fn attention_dims(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<AttentionDims> {
 #[cfg(test)]
 mod tests {
     use crate::{DType, Tensor};
+
+    #[test]
+    fn views_that_start_inside_their_storage_are_handled() {
+        // A contiguous batch narrowed along dim 0 starts at an offset in its storage.
+        let all = Tensor::arange(4 * 3 * 5, DType::F64).reshape(&[4, 3, 5]).mul_scalar(0.1);
+        let part = all.narrow(0, 2, 2);
+        assert!(part.is_contiguous() && !part.is_compact());
+        let copy = part.contiguous().try_compact().unwrap();
+        let targets = Tensor::from_vec(vec![1u32, 4, 0, 2, 3, 3], &[2, 3]);
+        let (a, _) = part.try_cross_entropy(&targets, None).unwrap();
+        let (b, _) = Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5]).try_cross_entropy(&targets, None).unwrap();
+        assert_eq!(a.item(), b.item());
+        let ln = |t: &Tensor| t.try_layer_norm(None, None, 1e-5).unwrap().y.to_vec::<f64>();
+        assert_eq!(ln(&part), ln(&Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5])));
+        assert_eq!(part.softmax(-1).to_vec::<f64>(), Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5]).softmax(-1).to_vec::<f64>());
+    }
 
     #[test]
     fn layer_norm_rows_have_zero_mean_unit_variance() {

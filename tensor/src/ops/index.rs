@@ -78,7 +78,7 @@ impl Tensor {
                 rhs: ids.shape().to_vec(),
             });
         }
-        let src = self.try_contiguous()?;
+        let src = self.try_compact()?;
         let storage = src
             .storage()
             .index_add(src.shape(), d, ids.storage(), ids.layout(), size)?;
@@ -142,7 +142,7 @@ impl Tensor {
                 rhs: idx.shape().to_vec(),
             });
         }
-        let src = self.try_contiguous()?;
+        let src = self.try_compact()?;
         let storage = src
             .storage()
             .scatter_add(d, idx.storage(), idx.layout(), dst_shape)?;

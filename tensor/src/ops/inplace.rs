@@ -88,12 +88,12 @@ impl Tensor {
                 });
             }
         }
-        if !(self.is_contiguous() && m.is_contiguous() && v.is_contiguous()) {
+        if !(self.is_compact() && m.is_compact() && v.is_compact()) {
             return Err(Error::InvalidArgument(
-                "adamw: parameter and moments must be contiguous".into(),
+                "adamw: parameter and moments must each fill their own storage".into(),
             ));
         }
-        let g = grad.try_contiguous()?;
+        let g = grad.try_compact()?;
         let (ms, vs) = (m.storage_mut()?, v.storage_mut()?);
         self.storage_mut()?.adamw_step(g.storage(), ms, vs, h)
     }

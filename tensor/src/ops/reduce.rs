@@ -141,7 +141,7 @@ impl Tensor {
         } else {
             self.try_transpose(d as isize, last as isize)?
         };
-        let rows = moved.try_contiguous()?;
+        let rows = moved.try_compact()?;
         let out = f(&rows, rows.shape()[last])?;
         if d == last {
             Ok(out)
@@ -193,7 +193,7 @@ impl Tensor {
         } else {
             dy.try_transpose(d, last)?
         }
-        .try_contiguous()?;
+        .try_compact()?;
         self.along_dim("softmax_backward", dim, |rows, n| {
             Ok(Tensor::from_storage(
                 rows.storage()
@@ -212,7 +212,7 @@ impl Tensor {
         } else {
             self.try_transpose(d as isize, last as isize)?
         };
-        let rows = moved.try_contiguous()?;
+        let rows = moved.try_compact()?;
         let lse = rows.storage().logsumexp(rows.shape()[last])?;
         Ok(Tensor::from_storage(
             lse,
