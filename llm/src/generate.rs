@@ -177,7 +177,9 @@ impl Utf8Stream {
                 }
                 Err(e) => {
                     let valid = e.valid_up_to();
-                    out.push_str(std::str::from_utf8(&self.pending[..valid]).expect("checked valid"));
+                    out.push_str(
+                        std::str::from_utf8(&self.pending[..valid]).expect("checked valid"),
+                    );
                     match e.error_len() {
                         // Incomplete character at the end: wait for more bytes.
                         None => {

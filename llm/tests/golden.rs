@@ -43,10 +43,20 @@ fn run() -> Golden {
     };
     let mut trainer = Trainer::new(cfg, TokenDataset::from_tokens(ids), None, Device::Cpu).unwrap();
     assert!(trainer.model.num_params() < 300_000);
-    let losses = (0..STEPS).map(|_| trainer.train_step().unwrap().loss).collect();
-    let g = Generation { max_new_tokens: 80, sampling: Sampling::GREEDY, stop_token: None, seed: 0 };
+    let losses = (0..STEPS)
+        .map(|_| trainer.train_step().unwrap().loss)
+        .collect();
+    let g = Generation {
+        max_new_tokens: 80,
+        sampling: Sampling::GREEDY,
+        stop_token: None,
+        seed: 0,
+    };
     let out = generate(&trainer.model, &tok.encode("ROMEO:\n").unwrap(), &g, |_| {});
-    Golden { losses, sample: tok.decode(&out).unwrap() }
+    Golden {
+        losses,
+        sample: tok.decode(&out).unwrap(),
+    }
 }
 
 #[test]
@@ -59,8 +69,15 @@ fn tiny_model_reproduces_the_committed_run() {
     let want: Golden = serde_json::from_str(&std::fs::read_to_string(GOLDEN).unwrap()).unwrap();
     assert_eq!(got.losses.len(), want.losses.len());
     for (step, (g, w)) in got.losses.iter().zip(&want.losses).enumerate() {
-        assert!((g - w).abs() <= 1e-4 * w, "step {}: loss {g}, committed {w}", step + 1);
+        assert!(
+            (g - w).abs() <= 1e-4 * w,
+            "step {}: loss {g}, committed {w}",
+            step + 1
+        );
     }
     assert_eq!(got.sample, want.sample);
-    assert!(want.losses[STEPS - 1] < want.losses[0] - 1.5, "the committed run should learn something");
+    assert!(
+        want.losses[STEPS - 1] < want.losses[0] - 1.5,
+        "the committed run should learn something"
+    );
 }

@@ -13,25 +13,45 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures")
 fn hugging_face_gpt2_logits_match_transformers() {
     let dir = Path::new(FIXTURES).join("tiny-gpt2");
     let (model, cfg, tok) = llm::model::load(&dir).unwrap();
-    assert_eq!((cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.vocab_size), (2, 4, 64, 50257));
+    assert_eq!(
+        (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.vocab_size),
+        (2, 4, 64, 50257)
+    );
     assert_eq!(tok.vocab_size(), 50257);
-    let reference = state_dict::load(Path::new(FIXTURES).join("tiny-gpt2-logits.safetensors")).unwrap();
+    let reference =
+        state_dict::load(Path::new(FIXTURES).join("tiny-gpt2-logits.safetensors")).unwrap();
     let ids = reference.tensor("ids").unwrap().to_dtype(DType::U32);
     let want = reference.get("logits").unwrap().to_vec::<f32>();
     let got = model.logits(&ids).value().to_vec::<f32>();
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() <= 1e-4 * scale, "logit {i}: {g} vs transformers {w}");
+        assert!(
+            (g - w).abs() <= 1e-4 * scale,
+            "logit {i}: {g} vs transformers {w}"
+        );
     }
 }
 
 fn tiny_model(block_size: usize) -> Model {
-    let cfg = Config { vocab_size: 11, block_size, n_layer: 2, n_head: 2, n_embd: 16, ..Config::char_small() };
+    let cfg = Config {
+        vocab_size: 11,
+        block_size,
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 16,
+        ..Config::char_small()
+    };
     let model = Model::new(&cfg, &mut Rng::new(3), &SharedRng::new(0));
     // Larger weights than GPT-2's init, so the model's predictions vary with the context.
     let mut rng = Rng::new(4);
     for p in model.params() {
-        p.set_value(tensor::Tensor::randn(&p.shape(), 0.0, 0.3, DType::F32, &mut rng));
+        p.set_value(tensor::Tensor::randn(
+            &p.shape(),
+            0.0,
+            0.3,
+            DType::F32,
+            &mut rng,
+        ));
     }
     model
 }
@@ -39,15 +59,30 @@ fn tiny_model(block_size: usize) -> Model {
 #[test]
 fn cached_and_uncached_greedy_decoding_agree() {
     let model = tiny_model(12);
-    let g = Generation { max_new_tokens: 30, sampling: Sampling::GREEDY, stop_token: None, seed: 0 };
+    let g = Generation {
+        max_new_tokens: 30,
+        sampling: Sampling::GREEDY,
+        stop_token: None,
+        seed: 0,
+    };
     // Past the context of 12, so the sliding window is exercised too.
     let prompt = [1, 5, 2, 9];
     let cached = generate(&model, &prompt, &g, |_| {});
     assert_eq!(cached, generate_uncached(&model, &prompt, &g));
-    assert!(cached.iter().collect::<std::collections::BTreeSet<_>>().len() > 1, "degenerate test: {cached:?}");
+    assert!(
+        cached
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1,
+        "degenerate test: {cached:?}"
+    );
     // A prompt longer than the context is cropped from the left.
     let long: Vec<u32> = (0..20).map(|i| i % 11).collect();
-    assert_eq!(generate(&model, &long, &g, |_| {}), generate_uncached(&model, &long, &g));
+    assert_eq!(
+        generate(&model, &long, &g, |_| {}),
+        generate_uncached(&model, &long, &g)
+    );
 }
 
 #[test]
@@ -55,7 +90,11 @@ fn sampling_is_reproducible_and_stops_at_the_stop_token() {
     let model = tiny_model(16);
     let g = Generation {
         max_new_tokens: 40,
-        sampling: Sampling { temperature: 1.0, top_k: Some(5), top_p: Some(0.9) },
+        sampling: Sampling {
+            temperature: 1.0,
+            top_k: Some(5),
+            top_p: Some(0.9),
+        },
         stop_token: None,
         seed: 9,
     };
@@ -64,7 +103,15 @@ fn sampling_is_reproducible_and_stops_at_the_stop_token() {
     assert_eq!(a, generate_uncached(&model, &[3], &g));
     let stop = a[5];
     let first = a.iter().position(|&t| t == stop).unwrap();
-    let stopped = generate(&model, &[3], &Generation { stop_token: Some(stop), ..g }, |_| {});
+    let stopped = generate(
+        &model,
+        &[3],
+        &Generation {
+            stop_token: Some(stop),
+            ..g
+        },
+        |_| {},
+    );
     assert_eq!(stopped, a[..=first].to_vec());
 }
 
@@ -76,7 +123,10 @@ fn every_preset_builds() {
         let model = Model::new(&cfg, &mut Rng::new(0), &SharedRng::new(0));
         assert!(model.num_params() > 0, "{name}");
     }
-    let sc = Config { vocab_size: 65, ..Config::preset("shakespeare-char").unwrap() };
+    let sc = Config {
+        vocab_size: 65,
+        ..Config::preset("shakespeare-char").unwrap()
+    };
     let params = Model::new(&sc, &mut Rng::new(0), &SharedRng::new(0)).num_params();
     // nanoGPT reports 10.65M for this model (it leaves the position embedding out of its count).
     let without_positions = params - sc.block_size * sc.n_embd;

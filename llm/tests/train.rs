@@ -9,7 +9,10 @@ use nn::Module;
 use std::path::Path;
 use tensor::{Device, Tensor};
 
-const PARITY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/train-parity.safetensors");
+const PARITY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/train-parity.safetensors"
+);
 
 /// The configuration tests/fixtures/make_train_parity_fixture.py trains in PyTorch.
 fn parity_config() -> Config {
@@ -38,17 +41,32 @@ fn parity_config() -> Config {
 #[test]
 fn twenty_adamw_steps_match_pytorch() {
     let dict = state_dict::load(PARITY).unwrap();
-    let mut trainer = Trainer::new(parity_config(), TokenDataset::from_tokens(vec![0; 100]), None, Device::Cpu).unwrap();
+    let mut trainer = Trainer::new(
+        parity_config(),
+        TokenDataset::from_tokens(vec![0; 100]),
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
     for (name, var) in trainer.model.named_params() {
-        var.set_value(dict.get(&name).unwrap_or_else(|| panic!("fixture lacks {name}")));
+        var.set_value(
+            dict.get(&name)
+                .unwrap_or_else(|| panic!("fixture lacks {name}")),
+        );
     }
     let batches = dict.tensor("batches").unwrap().to_dtype(tensor::DType::U32);
     let want = dict.tensor("losses").unwrap().to_vec::<f64>();
     for (step, &expected) in want.iter().enumerate() {
         let batch = batches.select(0, step);
-        let (x, y) = (batch.narrow(1, 0, 16).contiguous(), batch.narrow(1, 1, 16).contiguous());
+        let (x, y) = (
+            batch.narrow(1, 0, 16).contiguous(),
+            batch.narrow(1, 1, 16).contiguous(),
+        );
         let got = trainer.step_on(&[(x, y)]).unwrap().loss;
-        assert!((got - expected).abs() <= 1e-4 * expected, "step {step}: loss {got}, PyTorch {expected}");
+        assert!(
+            (got - expected).abs() <= 1e-4 * expected,
+            "step {step}: loss {got}, PyTorch {expected}"
+        );
     }
 }
 
@@ -71,11 +89,19 @@ fn small_trainer(max_iters: usize, dropout: f64) -> Trainer {
         ..Config::char_small()
     };
     let val = TokenDataset::from_tokens(text[4000..].to_vec());
-    Trainer::new(cfg, TokenDataset::from_tokens(text[..4000].to_vec()), Some(val), Device::Cpu).unwrap()
+    Trainer::new(
+        cfg,
+        TokenDataset::from_tokens(text[..4000].to_vec()),
+        Some(val),
+        Device::Cpu,
+    )
+    .unwrap()
 }
 
 fn losses(trainer: &mut Trainer, steps: usize) -> Vec<f64> {
-    (0..steps).map(|_| trainer.train_step().unwrap().loss).collect()
+    (0..steps)
+        .map(|_| trainer.train_step().unwrap().loss)
+        .collect()
 }
 
 #[test]
@@ -114,8 +140,15 @@ fn checkpoints_are_replaced_atomically() {
     checkpoint::save(dir.path(), &trainer).unwrap();
     losses(&mut trainer, 2);
     checkpoint::save(dir.path(), &trainer).unwrap();
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(names, vec![checkpoint::CHECKPOINT.to_string()], "no temporary files left behind");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![checkpoint::CHECKPOINT.to_string()],
+        "no temporary files left behind"
+    );
     let mut restored = small_trainer(4, 0.0);
     checkpoint::restore(dir.path(), &mut restored).unwrap();
     assert_eq!(restored.step, 4);
@@ -123,7 +156,9 @@ fn checkpoints_are_replaced_atomically() {
     let path = dir.path().join(checkpoint::CHECKPOINT);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let err = checkpoint::restore(dir.path(), &mut small_trainer(4, 0.0)).unwrap_err().to_string();
+    let err = checkpoint::restore(dir.path(), &mut small_trainer(4, 0.0))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
 
@@ -132,16 +167,34 @@ fn gradient_accumulation_equals_one_big_batch() {
     // Two micro-batches of 2 rows with loss/2 each give the gradient of one batch of 4 rows.
     let rows: Vec<u32> = (0..4 * 17).map(|i| (i * 5 % 20) as u32).collect();
     let batch = Tensor::from_vec(rows, &[4, 17]);
-    let (x, y) = (batch.narrow(1, 0, 16).contiguous(), batch.narrow(1, 1, 16).contiguous());
+    let (x, y) = (
+        batch.narrow(1, 0, 16).contiguous(),
+        batch.narrow(1, 1, 16).contiguous(),
+    );
     let mut one = small_trainer(5, 0.0);
     let mut two = small_trainer(5, 0.0);
     let a = one.step_on(&[(x.clone(), y.clone())]).unwrap();
     let halves = |t: &Tensor, i: usize| t.narrow(0, 2 * i, 2).contiguous();
-    let b = two.step_on(&[(halves(&x, 0), halves(&y, 0)), (halves(&x, 1), halves(&y, 1))]).unwrap();
-    assert!((a.loss - b.loss).abs() < 1e-6 && (a.grad_norm - b.grad_norm).abs() < 1e-5 * a.grad_norm);
-    for ((n, p), (_, q)) in one.model.named_params().iter().zip(two.model.named_params()) {
+    let b = two
+        .step_on(&[
+            (halves(&x, 0), halves(&y, 0)),
+            (halves(&x, 1), halves(&y, 1)),
+        ])
+        .unwrap();
+    assert!(
+        (a.loss - b.loss).abs() < 1e-6 && (a.grad_norm - b.grad_norm).abs() < 1e-5 * a.grad_norm
+    );
+    for ((n, p), (_, q)) in one
+        .model
+        .named_params()
+        .iter()
+        .zip(two.model.named_params())
+    {
         let (p, q) = (p.value().to_vec::<f32>(), q.value().to_vec::<f32>());
-        assert!(p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-5), "{n} differs after the step");
+        assert!(
+            p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-5),
+            "{n} differs after the step"
+        );
     }
 }
 

@@ -234,7 +234,9 @@ impl Tensor {
     /// True when the elements fill the whole storage, densely, in row-major order from its
     /// start: the form kernels that take a bare storage (no layout) require.
     pub fn is_compact(&self) -> bool {
-        self.layout.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.numel()
+        self.layout.is_contiguous()
+            && self.layout.offset() == 0
+            && self.storage.len() == self.numel()
     }
 
     /// This tensor in compact form (see [`Tensor::is_compact`]), copying only when needed. A
@@ -244,7 +246,10 @@ impl Tensor {
         if self.is_compact() {
             return Ok(self.clone());
         }
-        Ok(Tensor::from_storage(self.storage.contiguous(&self.layout)?, self.shape()))
+        Ok(Tensor::from_storage(
+            self.storage.contiguous(&self.layout)?,
+            self.shape(),
+        ))
     }
 
     /// A copy converted to `dtype` (a no-op clone when it already is).

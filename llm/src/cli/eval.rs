@@ -35,16 +35,29 @@ impl Args {
         let (model, cfg, tokenizer) = llm::model::load(&self.model)?;
         nn::Module::to_device(&model, device)?;
         let text = llm::data::read_text(&self.text)?;
-        let tokens = llm::tokenizer::encode_parallel(tokenizer.as_ref(), &text, llm::tokenizer::Special::Allow)
-            .map_err(|e| e.in_file(&self.text))?;
+        let tokens = llm::tokenizer::encode_parallel(
+            tokenizer.as_ref(),
+            &text,
+            llm::tokenizer::Special::Allow,
+        )
+        .map_err(|e| e.in_file(&self.text))?;
         if tokens.len() < 2 {
-            return Err(llm::Error::Invalid(format!("{} has fewer than two tokens to evaluate", self.text.display())));
+            return Err(llm::Error::Invalid(format!(
+                "{} has fewer than two tokens to evaluate",
+                self.text.display()
+            )));
         }
         let r = evaluate(&model, &tokens, cfg.block_size, self.batch_size);
         if self.json {
-            super::print(&format!("{}\n", serde_json::to_string(&r).expect("results serialize")))
+            super::print(&format!(
+                "{}\n",
+                serde_json::to_string(&r).expect("results serialize")
+            ))
         } else {
-            super::print(&format!("loss {:.4} | perplexity {:.3} | {} tokens\n", r.loss, r.perplexity, r.tokens))
+            super::print(&format!(
+                "loss {:.4} | perplexity {:.3} | {} tokens\n",
+                r.loss, r.perplexity, r.tokens
+            ))
         }
     }
 }

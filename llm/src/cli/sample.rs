@@ -45,7 +45,9 @@ impl Args {
             return Err(Error::Invalid("--top-p must be in (0, 1]".into()));
         }
         if self.temperature < 0.0 || !self.temperature.is_finite() {
-            return Err(Error::Invalid("--temperature must be a finite number >= 0".into()));
+            return Err(Error::Invalid(
+                "--temperature must be a finite number >= 0".into(),
+            ));
         }
         let device = Device::parse(&self.device)?;
         let (model, _, tokenizer) = llm::model::load(&self.model)?;
@@ -57,15 +59,25 @@ impl Args {
         };
         let mut prompt = tokenizer.encode(&prompt_text)?;
         if prompt.is_empty() {
-            prompt = vec![tokenizer.eot_token().ok_or_else(|| Error::Invalid("the prompt is empty".into()))?];
+            prompt = vec![tokenizer
+                .eot_token()
+                .ok_or_else(|| Error::Invalid("the prompt is empty".into()))?];
         }
         if prompt.len() > model.context() {
-            eprintln!("the prompt's {} tokens are cropped to the model's context of {}", prompt.len(), model.context());
+            eprintln!(
+                "the prompt's {} tokens are cropped to the model's context of {}",
+                prompt.len(),
+                model.context()
+            );
         }
         super::print(&prompt_text)?;
         let g = Generation {
             max_new_tokens: self.max_new_tokens,
-            sampling: Sampling { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p },
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+            },
             stop_token: tokenizer.eot_token(),
             seed: self.seed,
         };

@@ -85,8 +85,14 @@ impl Args {
         };
         if path.is_dir() {
             let meta = Meta::read(path)?;
-            let val = TokenDataset::open_split(path, Split::Val).ok().filter(|v| !v.is_empty());
-            return Ok(Data { tokenizer: meta.tokenizer()?, train: TokenDataset::open_split(path, Split::Train)?, val });
+            let val = TokenDataset::open_split(path, Split::Val)
+                .ok()
+                .filter(|v| !v.is_empty());
+            return Ok(Data {
+                tokenizer: meta.tokenizer()?,
+                train: TokenDataset::open_split(path, Split::Train)?,
+                val,
+            });
         }
         let text = llm::data::read_text(path)?;
         let tok = tokenizer::resolve(&self.tokenizer, || Ok(text.clone()))?;
@@ -101,9 +107,13 @@ impl Args {
             match &self.config {
                 None => preset,
                 Some(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-                    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::json(path, &e))?;
-                    preset.with_overrides(&json, &path.display().to_string()).map_err(|e| Error::Config(e.0))?
+                    let text =
+                        std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+                    let json: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| Error::json(path, &e))?;
+                    preset
+                        .with_overrides(&json, &path.display().to_string())
+                        .map_err(|e| Error::Config(e.0))?
                 }
             }
         };
@@ -131,7 +141,10 @@ impl Args {
     /// Trains, checkpoints and samples.
     pub fn run(self) -> Result<()> {
         let device = Device::parse(&self.device)?;
-        let out = self.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&self.preset));
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(&self.preset));
         let data = self.load_data()?;
         let cfg = self.config(&out, data.tokenizer.vocab_size())?;
         let mut trainer = Trainer::new(cfg.clone(), data.train, data.val, device)?;
@@ -163,7 +176,10 @@ impl Args {
             log.step(&s)?;
             history.train.push((s.step, s.loss));
             progress.set_position(s.step as u64);
-            progress.set_message(format!("loss {:.4} | lr {:.2e} | {:.0} tok/s", s.loss, s.lr, s.tok_per_s));
+            progress.set_message(format!(
+                "loss {:.4} | lr {:.2e} | {:.0} tok/s",
+                s.loss, s.lr, s.tok_per_s
+            ));
             if cfg.checkpoint_interval > 0 && s.step % cfg.checkpoint_interval == 0 {
                 save(&out, &trainer, &history)?;
             }
@@ -176,7 +192,10 @@ impl Args {
         progress.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         let tokens = (trainer.step - first_step) * cfg.tokens_per_step();
-        let last_val = history.val.last().map_or("n/a".to_string(), |v| format!("{:.4}", v.1));
+        let last_val = history
+            .val
+            .last()
+            .map_or("n/a".to_string(), |v| format!("{:.4}", v.1));
         eprintln!(
             "{} at step {} after {seconds:.1} s ({:.0} tokens/s); validation loss {last_val}; checkpoint in {}",
             if was_interrupted { "interrupted" } else { "finished" },
@@ -194,14 +213,24 @@ impl Args {
 }
 
 /// Evaluates, logs and reports the losses.
-fn evaluate(trainer: &mut Trainer, log: &mut TrainLog, history: &mut History, progress: &indicatif::ProgressBar) -> Result<()> {
+fn evaluate(
+    trainer: &mut Trainer,
+    log: &mut TrainLog,
+    history: &mut History,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
     let e: LossEstimate = trainer.estimate_loss()?;
     log.eval(trainer.step, &e)?;
     if let Some(v) = e.val {
         history.val.push((trainer.step, v));
     }
-    let val = e.val.map_or(String::new(), |v| format!(", val loss {v:.4}"));
-    say(progress, &format!("step {}: train loss {:.4}{val}", trainer.step, e.train));
+    let val = e
+        .val
+        .map_or(String::new(), |v| format!(", val loss {v:.4}"));
+    say(
+        progress,
+        &format!("step {}: train loss {:.4}{val}", trainer.step, e.train),
+    );
     Ok(())
 }
 
@@ -211,8 +240,16 @@ fn save(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
     let svg = loss_curve_svg(
         &format!("{} ({} steps)", out.display(), trainer.step),
         &[
-            Series { name: "train", color: "#1f77b4", points: &history.train },
-            Series { name: "validation", color: "#d62728", points: &history.val },
+            Series {
+                name: "train",
+                color: "#1f77b4",
+                points: &history.train,
+            },
+            Series {
+                name: "validation",
+                color: "#d62728",
+                points: &history.val,
+            },
         ],
     );
     checkpoint::write_atomically(&out.join("loss.svg"), svg.as_bytes())
@@ -220,10 +257,16 @@ fn save(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
 
 /// Prints about `chars` characters sampled from the trained model to standard output.
 fn print_sample(trainer: &Trainer, tokenizer: &dyn Tokenizer, chars: usize) -> Result<()> {
-    let prompt = tokenizer.eot_token().map_or_else(|| tokenizer.encode("\n"), |eot| Ok(vec![eot]))?;
+    let prompt = tokenizer
+        .eot_token()
+        .map_or_else(|| tokenizer.encode("\n"), |eot| Ok(vec![eot]))?;
     let g = Generation {
         max_new_tokens: chars,
-        sampling: Sampling { temperature: 0.8, top_k: Some(200), top_p: None },
+        sampling: Sampling {
+            temperature: 0.8,
+            top_k: Some(200),
+            top_p: None,
+        },
         stop_token: None,
         seed: trainer.cfg.seed,
     };
@@ -248,8 +291,10 @@ fn say(progress: &indicatif::ProgressBar, line: &str) {
 fn progress_bar(total: usize, at: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} | {msg} | {elapsed_precise} < {eta_precise}")
-            .expect("a valid progress template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:30.cyan/blue} {pos}/{len} | {msg} | {elapsed_precise} < {eta_precise}",
+        )
+        .expect("a valid progress template"),
     );
     bar.set_position(at as u64);
     bar

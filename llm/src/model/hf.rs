@@ -55,7 +55,8 @@ fn hf_name(ours: &str) -> (String, bool) {
         .replace(".attn.proj.", ".attn.c_proj.")
         .replace(".mlp.fc.", ".mlp.c_fc.")
         .replace(".mlp.proj.", ".mlp.c_proj.");
-    let conv1d = renamed.starts_with("h.") && renamed.ends_with(".weight") && !renamed.contains(".ln_");
+    let conv1d =
+        renamed.starts_with("h.") && renamed.ends_with(".weight") && !renamed.contains(".ln_");
     (renamed, conv1d)
 }
 
@@ -65,7 +66,11 @@ pub fn load(dir: &Path) -> Result<(Gpt, Config)> {
     let model = Gpt::new(&cfg, &mut Rng::new(0), &SharedRng::new(0));
     let dict = state_dict::load(dir.join("model.safetensors"))?;
     let names = dict.names();
-    let prefix = if names.iter().any(|n| n.starts_with("transformer.")) { "transformer." } else { "" };
+    let prefix = if names.iter().any(|n| n.starts_with("transformer.")) {
+        "transformer."
+    } else {
+        ""
+    };
     let mut missing = vec![];
     for (ours, var) in model.named_params() {
         let (theirs, transpose) = hf_name(&ours);
@@ -86,7 +91,11 @@ pub fn load(dir: &Path) -> Result<(Gpt, Config)> {
         }
     }
     if !missing.is_empty() {
-        return Err(Error::Invalid(format!("{}: missing {}", dict.path().display(), missing.join(", "))));
+        return Err(Error::Invalid(format!(
+            "{}: missing {}",
+            dict.path().display(),
+            missing.join(", ")
+        )));
     }
     Ok((model, cfg))
 }

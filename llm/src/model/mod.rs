@@ -122,13 +122,19 @@ impl Module for Model {
 
 /// Loads a model for sampling or evaluation from `dir`: a run directory written by
 /// `llm train`, or a Hugging Face GPT-2 directory (which comes with GPT-2's tokenizer).
-pub fn load(dir: &std::path::Path) -> crate::Result<(Model, config::Config, Box<dyn crate::tokenizer::Tokenizer>)> {
+pub fn load(
+    dir: &std::path::Path,
+) -> crate::Result<(Model, config::Config, Box<dyn crate::tokenizer::Tokenizer>)> {
     if dir.join(crate::train::checkpoint::CHECKPOINT).is_file() {
         return crate::train::checkpoint::load_run(dir);
     }
     if hf::is_hf_dir(dir) {
         let (gpt, cfg) = hf::load(dir)?;
-        return Ok((Model::Gpt(gpt), cfg, Box::new(crate::tokenizer::Gpt2Tokenizer::new())));
+        return Ok((
+            Model::Gpt(gpt),
+            cfg,
+            Box::new(crate::tokenizer::Gpt2Tokenizer::new()),
+        ));
     }
     Err(crate::Error::Invalid(format!(
         "{} is neither a run directory (with {}) nor a Hugging Face GPT-2 directory (with config.json and model.safetensors)",

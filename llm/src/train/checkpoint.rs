@@ -54,7 +54,9 @@ fn tmp_path(path: &Path) -> PathBuf {
 
 /// Flushes a finished temporary file and renames it over `path`.
 fn commit(tmp: &Path, path: &Path) -> Result<()> {
-    File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io("flush", tmp, e))?;
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("flush", tmp, e))?;
     fs::rename(tmp, path).map_err(|e| Error::io("rename into place", path, e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Persist the rename itself; not every filesystem allows syncing a directory.
@@ -100,11 +102,25 @@ pub fn save(dir: &Path, trainer: &Trainer) -> Result<()> {
         .map(|(name, v)| (format!("{MODEL_PREFIX}{name}"), v.value()))
         .collect();
     let opt = trainer.opt.state();
-    tensors.extend(opt.tensors.into_iter().map(|(name, t)| (format!("{OPTIM_PREFIX}{name}"), t)));
-    let mut metadata: BTreeMap<String, String> =
-        opt.scalars.iter().map(|(k, v)| (format!("{OPTIM_PREFIX}{k}"), v.to_string())).collect();
-    let state = TrainState { step: trainer.step, batch_rng: trainer.batch_rng.clone(), drop_rng: trainer.drop_rng.state() };
-    metadata.insert(STATE_KEY.into(), serde_json::to_string(&state).expect("a train state serializes"));
+    tensors.extend(
+        opt.tensors
+            .into_iter()
+            .map(|(name, t)| (format!("{OPTIM_PREFIX}{name}"), t)),
+    );
+    let mut metadata: BTreeMap<String, String> = opt
+        .scalars
+        .iter()
+        .map(|(k, v)| (format!("{OPTIM_PREFIX}{k}"), v.to_string()))
+        .collect();
+    let state = TrainState {
+        step: trainer.step,
+        batch_rng: trainer.batch_rng.clone(),
+        drop_rng: trainer.drop_rng.state(),
+    };
+    metadata.insert(
+        STATE_KEY.into(),
+        serde_json::to_string(&state).expect("a train state serializes"),
+    );
     let path = dir.join(CHECKPOINT);
     let tmp = tmp_path(&path);
     state_dict::save_with_metadata(&tmp, &tensors, DType::F32, &metadata)?;
@@ -118,14 +134,20 @@ fn load_model_weights(dict: &state_dict::StateDict, model: &dyn Module) -> Resul
     for (name, var) in model.named_state() {
         match dict.get(&format!("{MODEL_PREFIX}{name}")) {
             None => problems.push(format!("missing `{name}`")),
-            Some(t) if t.shape() != var.shape().as_slice() => {
-                problems.push(format!("`{name}` has shape {:?}, the model expects {:?}", t.shape(), var.shape()))
-            }
+            Some(t) if t.shape() != var.shape().as_slice() => problems.push(format!(
+                "`{name}` has shape {:?}, the model expects {:?}",
+                t.shape(),
+                var.shape()
+            )),
             Some(t) => var.set_value(t.to_dtype(var.dtype()).try_to_device(var.device())?),
         }
     }
     if !problems.is_empty() {
-        return Err(Error::Invalid(format!("{}: {}", dict.path().display(), problems.join("; "))));
+        return Err(Error::Invalid(format!(
+            "{}: {}",
+            dict.path().display(),
+            problems.join("; ")
+        )));
     }
     Ok(())
 }
@@ -143,12 +165,17 @@ pub fn restore(dir: &Path, trainer: &mut Trainer) -> Result<()> {
     let mut opt = OptimizerState::default();
     for name in dict.names() {
         if let Some(short) = name.strip_prefix(OPTIM_PREFIX) {
-            opt.tensors.push((short.to_string(), dict.tensor(&name).expect("listed names exist")));
+            opt.tensors.push((
+                short.to_string(),
+                dict.tensor(&name).expect("listed names exist"),
+            ));
         }
     }
     for (k, v) in &metadata {
         if let Some(short) = k.strip_prefix(OPTIM_PREFIX) {
-            let value = v.parse().map_err(|_| bad(&format!("optimizer value `{k}` is `{v}`, not a number")))?;
+            let value = v
+                .parse()
+                .map_err(|_| bad(&format!("optimizer value `{k}` is `{v}`, not a number")))?;
             opt.scalars.insert(short.to_string(), value);
         }
     }

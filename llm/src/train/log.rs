@@ -21,7 +21,9 @@ pub struct History {
 
 impl History {
     fn record(&mut self, line: &serde_json::Value) {
-        let Some(step) = line["step"].as_u64().map(|s| s as usize) else { return };
+        let Some(step) = line["step"].as_u64().map(|s| s as usize) else {
+            return;
+        };
         if let Some(loss) = line["loss"].as_f64() {
             self.train.push((step, loss));
         }
@@ -47,7 +49,9 @@ impl TrainLog {
         if let Some(last) = resume_from {
             let text = fs::read_to_string(&path).unwrap_or_default();
             for line in text.lines() {
-                let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
                 if value["step"].as_u64().is_some_and(|s| s as usize <= last) {
                     history.record(&value);
                     kept.push_str(line);
@@ -56,7 +60,10 @@ impl TrainLog {
             }
         }
         super::checkpoint::write_atomically(&path, kept.as_bytes())?;
-        let file = OpenOptions::new().append(true).open(&path).map_err(|e| Error::io("open", &path, e))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
         Ok((TrainLog { path, file }, history))
     }
 
@@ -80,7 +87,14 @@ mod tests {
     use super::*;
 
     fn stats(step: usize, loss: f64) -> StepStats {
-        StepStats { step, loss, grad_norm: 1.0, lr: 1e-3, ms: 10.0, tok_per_s: 100.0 }
+        StepStats {
+            step,
+            loss,
+            grad_norm: 1.0,
+            lr: 1e-3,
+            ms: 10.0,
+            tok_per_s: 100.0,
+        }
     }
 
     #[test]
@@ -91,7 +105,14 @@ mod tests {
         for s in 1..=5 {
             log.step(&stats(s, 5.0 - s as f64)).unwrap();
         }
-        log.eval(4, &LossEstimate { train: 1.5, val: Some(1.75) }).unwrap();
+        log.eval(
+            4,
+            &LossEstimate {
+                train: 1.5,
+                val: Some(1.75),
+            },
+        )
+        .unwrap();
         drop(log);
         let (mut log, h) = TrainLog::open(dir.path(), Some(4)).unwrap();
         assert_eq!(h.train, vec![(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]);

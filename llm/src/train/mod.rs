@@ -73,14 +73,24 @@ pub fn schedule(cfg: &Config) -> Schedule {
 impl Trainer {
     /// A fresh run: the model initialised from `cfg.seed` on `device`, AdamW over all its
     /// parameters (weight decay on matrices only), generators seeded from `cfg.seed`.
-    pub fn new(cfg: Config, train: TokenDataset, val: Option<TokenDataset>, device: Device) -> Result<Trainer> {
+    pub fn new(
+        cfg: Config,
+        train: TokenDataset,
+        val: Option<TokenDataset>,
+        device: Device,
+    ) -> Result<Trainer> {
         cfg.validate().map_err(|e| Error::Config(e.0))?;
         let drop_rng = SharedRng::new(cfg.seed.wrapping_add(2));
         let model = Model::new(&cfg, &mut Rng::new(cfg.seed), &drop_rng);
         model.to_device(device)?;
         let opt = AdamW::new(
             model.named_params(),
-            AdamWConfig { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weight_decay: cfg.weight_decay },
+            AdamWConfig {
+                beta1: cfg.beta1,
+                beta2: cfg.beta2,
+                eps: 1e-8,
+                weight_decay: cfg.weight_decay,
+            },
         );
         Ok(Trainer {
             schedule: schedule(&cfg),
@@ -115,16 +125,30 @@ impl Trainer {
         let loss = total / k;
         if !loss.is_finite() {
             self.opt.zero_grad();
-            return Err(Error::NonFiniteLoss { step: self.step + 1, loss });
+            return Err(Error::NonFiniteLoss {
+                step: self.step + 1,
+                loss,
+            });
         }
-        let max_norm = if self.cfg.grad_clip > 0.0 { self.cfg.grad_clip } else { f64::INFINITY };
+        let max_norm = if self.cfg.grad_clip > 0.0 {
+            self.cfg.grad_clip
+        } else {
+            f64::INFINITY
+        };
         let grad_norm = nn::clip::clip_grad_norm(&self.model.params(), max_norm);
         let lr = self.schedule.lr(self.step);
         self.opt.step(lr)?;
         self.opt.zero_grad();
         self.step += 1;
         let seconds = start.elapsed().as_secs_f64();
-        Ok(StepStats { step: self.step, loss, grad_norm, lr, ms: seconds * 1e3, tok_per_s: tokens as f64 / seconds })
+        Ok(StepStats {
+            step: self.step,
+            loss,
+            grad_norm,
+            lr,
+            ms: seconds * 1e3,
+            tok_per_s: tokens as f64 / seconds,
+        })
     }
 
     /// One optimizer step on micro-batches drawn from the training set.
@@ -141,8 +165,13 @@ impl Trainer {
     /// training generators and does not change the run.
     pub fn estimate_loss(&mut self) -> Result<LossEstimate> {
         self.model.eval();
-        let mut rng = Rng::new(self.cfg.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let (b, t, n) = (self.cfg.batch_size, self.cfg.block_size, self.cfg.eval_iters.max(1));
+        let mut rng =
+            Rng::new(self.cfg.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (b, t, n) = (
+            self.cfg.batch_size,
+            self.cfg.block_size,
+            self.cfg.eval_iters.max(1),
+        );
         let mut mean = |data: &TokenDataset| -> Result<f64> {
             let mut sum = 0.0;
             for _ in 0..n {

@@ -175,11 +175,7 @@ impl Tensor {
     /// the output `(..., Tq, D)` and the row logsumexp `(..., Tq)` saved for the backward.
     pub fn try_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let dims = attention_dims(q, k, v)?;
-        let (q, k, v) = (
-            q.try_compact()?,
-            k.try_compact()?,
-            v.try_compact()?,
-        );
+        let (q, k, v) = (q.try_compact()?, k.try_compact()?, v.try_compact()?);
         let (out, lse) = q.storage().attention(k.storage(), v.storage(), dims)?;
         let lse_shape = &q.shape()[..q.rank() - 1];
         Ok((
@@ -267,17 +263,34 @@ mod tests {
     #[test]
     fn views_that_start_inside_their_storage_are_handled() {
         // A contiguous batch narrowed along dim 0 starts at an offset in its storage.
-        let all = Tensor::arange(4 * 3 * 5, DType::F64).reshape(&[4, 3, 5]).mul_scalar(0.1);
+        let all = Tensor::arange(4 * 3 * 5, DType::F64)
+            .reshape(&[4, 3, 5])
+            .mul_scalar(0.1);
         let part = all.narrow(0, 2, 2);
         assert!(part.is_contiguous() && !part.is_compact());
         let copy = part.contiguous().try_compact().unwrap();
         let targets = Tensor::from_vec(vec![1u32, 4, 0, 2, 3, 3], &[2, 3]);
         let (a, _) = part.try_cross_entropy(&targets, None).unwrap();
-        let (b, _) = Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5]).try_cross_entropy(&targets, None).unwrap();
+        let (b, _) = Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5])
+            .try_cross_entropy(&targets, None)
+            .unwrap();
         assert_eq!(a.item(), b.item());
-        let ln = |t: &Tensor| t.try_layer_norm(None, None, 1e-5).unwrap().y.to_vec::<f64>();
-        assert_eq!(ln(&part), ln(&Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5])));
-        assert_eq!(part.softmax(-1).to_vec::<f64>(), Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5]).softmax(-1).to_vec::<f64>());
+        let ln = |t: &Tensor| {
+            t.try_layer_norm(None, None, 1e-5)
+                .unwrap()
+                .y
+                .to_vec::<f64>()
+        };
+        assert_eq!(
+            ln(&part),
+            ln(&Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5]))
+        );
+        assert_eq!(
+            part.softmax(-1).to_vec::<f64>(),
+            Tensor::from_vec(copy.to_vec::<f64>(), &[2, 3, 5])
+                .softmax(-1)
+                .to_vec::<f64>()
+        );
     }
 
     #[test]
