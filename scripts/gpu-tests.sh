@@ -5,7 +5,10 @@
 #                                      an NVRTC and this script into DIR (default gpu-bundle)
 #   DIR/gpu-tests.sh run               on the GPU machine (no Rust, no network needed): run
 #                                      every bundled check, print a summary, exit non-zero if
-#                                      any failed
+#                                      any failed; then time a GPT-2 124M training step (batch
+#                                      8, context 1024) against PyTorch eager when PyTorch
+#                                      with CUDA is installed, and print a line for
+#                                      benches/RESULTS.md
 #
 # The checks: every kernel against its CPU twin (tensor/tests/cuda_ops.rs), the tiled GEMM
 # against cuBLAS, the allocator and the PTX cache (cuda-kernels/tests/gpu.rs), a decoder block
@@ -39,6 +42,17 @@ for name in names:
     shutil.copy(built[name], f"{out}/bin/{name}")
 PY
     rm "$out/build.json"
+    cargo bench --locked --features cuda --bench train_step --no-run --message-format=json >"$out/build.json"
+    python3 - "$out" <<'PY'
+import json, shutil, sys
+out = sys.argv[1]
+for line in open(out + "/build.json"):
+    msg = json.loads(line)
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["name"] == "train_step":
+        shutil.copy(msg["executable"], out + "/bin/train_step")
+PY
+    rm "$out/build.json"
+    cp benches/train_step.py "$out/"
     # An NVRTC for CUDA 12.0: its PTX loads on every driver from CUDA 12.0 on, and it
     # compiles for GPUs up to compute capability 9.0. A newer NVRTC on the GPU machine that
     # its driver accepts is preferred to it.
@@ -85,7 +99,32 @@ run() {
     if [ "$skipped" -gt 0 ]; then
         echo "$skipped tests found no usable GPU and were skipped; the reason is printed above"
     fi
-    [ "$fail" -eq 0 ]
+    [ "$fail" -eq 0 ] || return 1
+    compare "$here"
+}
+
+# Times a GPT-2 124M training step here and in PyTorch eager on the same GPU.
+compare() {
+    local here=$1 sizes="--preset gpt2 --batch 8 --seq 1024 --steps 10" ours theirs gpu
+    echo
+    echo "=== GPT-2 124M training step (forward, backward, AdamW), batch 8, context 1024"
+    ours=$("$here/bin/train_step" --device cuda $sizes | tail -n 1) || return 1
+    echo "llm-stack: $ours"
+    if ! python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+        echo "PyTorch with CUDA is not installed here, so there is nothing to compare with"
+        return 0
+    fi
+    theirs=$(python3 "$here/train_step.py" --device cuda $sizes | tail -n 1) || return 1
+    echo "PyTorch:   $theirs"
+    gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+    python3 - "$ours" "$theirs" "$gpu" <<'PY'
+import sys
+ours, theirs, gpu = sys.argv[1:]
+val = lambda s: float(s.split()[0].split("=")[1])
+r = val(ours) / val(theirs)
+print(f"ratio (llm-stack / PyTorch tokens/s): {r:.2f}")
+print(f"for benches/RESULTS.md: | {gpu} | GPT-2 124M, B=8, T=1024, f32 | {val(ours):.0f} | {val(theirs):.0f} | {r:.2f} |")
+PY
 }
 
 case "${1:-}" in

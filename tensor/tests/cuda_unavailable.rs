@@ -41,3 +41,10 @@ fn a_missing_device_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn gpu_tensors_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<tensor::cuda::CudaStorage>();
+    send_sync::<Tensor>();
+}
