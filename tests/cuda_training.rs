@@ -1,8 +1,10 @@
 //! Training on the GPU gives the CPU's numbers: a one-block GPT-style decoder (token and
 //! position embeddings, layer norms, causal self-attention, a GELU MLP, tied output
-//! embedding, cross-entropy) written directly with autograd ops, trained with AdamW for a few
+//! embedding, cross-entropy) written directly with autograd ops, trained with AdamW for 10
 //! steps from the same initial weights and batches on both devices. Losses must agree to 1e-4
-//! relative, and so must the final parameters.
+//! relative; the final parameters within 1e-3 (AdamW's normalized steps amplify rounding
+//! differences in the smallest gradients, while a wrong gradient moves a parameter by ~lr per
+//! step).
 //!
 //! Needs an NVIDIA GPU (`--features cuda`): without one it prints why it was skipped.
 #![cfg(feature = "cuda")]
@@ -138,7 +140,7 @@ fn a_decoder_block_trains_to_the_same_losses_on_gpu_and_cpu() {
     for (i, (c, g)) in cpu_params.iter().zip(&gpu_params).enumerate() {
         for (j, (a, b)) in c.to_vec::<f32>().iter().zip(g.to_vec::<f32>()).enumerate() {
             assert!(
-                (a - b).abs() <= 1e-4 + 1e-3 * a.abs(),
+                (a - b).abs() <= 1e-3 + 1e-3 * a.abs(),
                 "parameter {i} element {j}: {b} on the GPU, {a} on the CPU"
             );
         }
