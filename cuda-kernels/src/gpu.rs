@@ -1,0 +1,410 @@
+//! One GPU: its context and stream, its kernels, its memory and cuBLAS.
+//!
+//! [`Gpu::get`] opens a device once per process and hands out the same [`Gpu`] afterwards. It
+//! checks each library before `cudarc` uses it, so on a machine without a driver, a device or
+//! a matching NVRTC it returns an error of one sentence instead of panicking. All work of a
+//! device runs in order on its one stream; host reads wait for it.
+
+use crate::alloc::{DeviceBuffer, Pool};
+use crate::nvrtc::{self, Nvrtc};
+use crate::{cache, libs, Family, Result};
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{
+    result::{self as driver, DriverError},
+    sys, CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchConfig,
+};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+/// The most dims a [`Strided`] view holds (`MAX_DIMS` in `common.cuh`).
+pub const MAX_DIMS: usize = 8;
+
+/// A strided view as kernels take it: element `[i0, ...]` lives at
+/// `offset + sum_k i_k * strides[k]`. The C layout of `struct Strided` in `common.cuh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Strided {
+    pub rank: u64,
+    pub offset: u64,
+    pub shape: [u64; MAX_DIMS],
+    pub strides: [u64; MAX_DIMS],
+}
+
+// SAFETY: `Strided` is plain data with the C layout of the kernels' `struct Strided`.
+unsafe impl DeviceRepr for Strided {}
+
+/// A value that can be passed to a kernel: the launch copies it from its address.
+pub trait KernelArg {
+    /// The address of the value, as `cuLaunchKernel` takes its parameters.
+    fn as_param(&self) -> *mut c_void;
+}
+
+macro_rules! kernel_arg {
+    ($($t:ty),*) => {$(
+        impl KernelArg for $t {
+            fn as_param(&self) -> *mut c_void {
+                self as *const $t as *mut c_void
+            }
+        }
+    )*};
+}
+kernel_arg!(u8, u16, u32, u64, i32, i64, f32, f64, Strided);
+
+/// What was found when a device was opened.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    pub ordinal: usize,
+    /// The GPU's name, e.g. "NVIDIA H100 80GB HBM3".
+    pub name: String,
+    /// `(major, minor)` compute capability.
+    pub compute_capability: (i32, i32),
+    /// Device memory in bytes.
+    pub memory_bytes: usize,
+    /// `(major, minor)` CUDA version the driver supports.
+    pub driver_cuda: (i32, i32),
+    /// The NVRTC used, with its version and file.
+    pub nvrtc: String,
+    /// The virtual architecture kernels are compiled for (`compute_{arch}`).
+    pub arch: u32,
+    /// Whether cuBLAS serves GEMMs (else the tiled kernel does).
+    pub cublas: bool,
+}
+
+impl std::fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cuda:{} {} (compute {}.{}, {:.1} GiB), driver CUDA {}.{}, {}, PTX for compute_{}, GEMM by {}",
+            self.ordinal,
+            self.name,
+            self.compute_capability.0,
+            self.compute_capability.1,
+            self.memory_bytes as f64 / (1u64 << 30) as f64,
+            self.driver_cuda.0,
+            self.driver_cuda.1,
+            self.nvrtc,
+            self.arch,
+            if self.cublas { "cuBLAS" } else { "the tiled kernel (cuBLAS not found)" }
+        )
+    }
+}
+
+/// One opened device.
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    pool: Arc<Pool>,
+    nvrtc: Nvrtc,
+    info: DeviceInfo,
+    modules: Mutex<HashMap<Family, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<(Family, &'static str), CudaFunction>>,
+    blas: Option<Mutex<CudaBlas>>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gpu({})", self.info)
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (maps and handles
+/// that are only inserted into or used whole).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A driver error as "what: CUDA_ERROR_NAME (description)".
+pub fn driver_error(what: &str, e: DriverError) -> String {
+    let name = e.error_name().map(|s| s.to_string_lossy().into_owned());
+    let text = e.error_string().map(|s| s.to_string_lossy().into_owned());
+    match (name, text) {
+        (Ok(n), Ok(t)) => format!("{what}: {n} ({t})"),
+        _ => format!("{what}: {e:?}"),
+    }
+}
+
+/// The devices opened so far, and the errors of those that could not be.
+type Registry = Mutex<HashMap<usize, Result<Arc<Gpu>>>>;
+
+/// Opens device 0 and describes it, or says in one sentence why CUDA cannot be used here.
+pub fn probe() -> Result<DeviceInfo> {
+    Gpu::get(0).map(|g| g.info().clone())
+}
+
+impl Gpu {
+    /// Device `ordinal`, opened on first use; later calls return the same device (or the same
+    /// error).
+    pub fn get(ordinal: usize) -> Result<Arc<Gpu>> {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        let registry = REGISTRY.get_or_init(Default::default);
+        let mut map = lock(registry);
+        map.entry(ordinal)
+            .or_insert_with(|| Gpu::open_guarded(ordinal).map(Arc::new))
+            .clone()
+    }
+
+    /// [`Gpu::open`], with any panic from the CUDA bindings turned into an error.
+    fn open_guarded(ordinal: usize) -> Result<Gpu> {
+        let opened = std::panic::catch_unwind(|| Gpu::open(ordinal));
+        let result = opened.unwrap_or_else(|panic| {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!(
+                "the CUDA bindings failed while opening the device ({msg})"
+            ))
+        });
+        result.map_err(|e| format!("CUDA is unavailable: {e}."))
+    }
+
+    fn open(ordinal: usize) -> Result<Gpu> {
+        let driver_lib = libs::driver_library()?;
+        let driver_cuda = libs::driver_version(&driver_lib)?;
+        driver::init().map_err(|e| driver_error("the NVIDIA driver failed to initialize", e))?;
+        let count =
+            CudaContext::device_count().map_err(|e| driver_error("counting devices failed", e))?;
+        if ordinal >= count.max(0) as usize {
+            return Err(format!(
+                "there is no CUDA device {ordinal} (this machine has {count})"
+            ));
+        }
+        let ctx =
+            CudaContext::new(ordinal).map_err(|e| driver_error("opening the device failed", e))?;
+        // SAFETY: all work of this context runs on one stream (below), so the per-buffer events
+        // that order work across streams are not needed; this is called before any allocation.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        let name = ctx
+            .name()
+            .map_err(|e| driver_error("reading the device name failed", e))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| driver_error("reading the compute capability failed", e))?;
+        let memory_bytes = ctx
+            .total_mem()
+            .map_err(|e| driver_error("reading the memory size failed", e))?;
+        let nvrtc = nvrtc::select(Some(driver_cuda))?;
+        let arch = nvrtc.arch_for((10 * major + minor) as u32)?;
+        let blas = open_cublas(&stream).map(Mutex::new);
+        let info = DeviceInfo {
+            ordinal,
+            name,
+            compute_capability: (major, minor),
+            memory_bytes,
+            driver_cuda,
+            nvrtc: format!("{nvrtc:?}"),
+            arch,
+            cublas: blas.is_some(),
+        };
+        Ok(Gpu {
+            pool: Pool::new(stream.clone()),
+            ctx,
+            stream,
+            nvrtc,
+            info,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+            blas,
+        })
+    }
+
+    /// What was found when the device was opened.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// The device's stream.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// The cuBLAS handle, if cuBLAS could be loaded.
+    pub fn blas(&self) -> Option<MutexGuard<'_, CudaBlas>> {
+        self.blas.as_ref().map(lock)
+    }
+
+    /// Makes this device's context current on the calling thread.
+    pub fn bind(&self) -> Result<()> {
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| driver_error("binding the CUDA context failed", e))
+    }
+
+    /// The loaded module of `family`, compiling (or reading the cached PTX) on first use.
+    fn module(&self, family: Family) -> Result<Arc<CudaModule>> {
+        if let Some(m) = lock(&self.modules).get(&family) {
+            return Ok(m.clone());
+        }
+        let ptx = cache::ptx(family, self.info.arch, &self.nvrtc)?;
+        let module = self
+            .ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
+            .map_err(|e| {
+                driver_error(
+                    &format!("loading the PTX of {}.cu failed", family.name()),
+                    e,
+                )
+            })?;
+        Ok(lock(&self.modules).entry(family).or_insert(module).clone())
+    }
+
+    /// The kernel `name` of `family`; the name must be one of [`Family::kernels`].
+    pub fn function(&self, family: Family, name: &str) -> Result<CudaFunction> {
+        let name: &'static str = family
+            .kernels()
+            .iter()
+            .find(|&&k| k == name)
+            .ok_or_else(|| format!("{}.cu has no kernel {name}", family.name()))?;
+        if let Some(f) = lock(&self.functions).get(&(family, name)) {
+            return Ok(f.clone());
+        }
+        let f = self
+            .module(family)?
+            .load_function(name)
+            .map_err(|e| driver_error(&format!("loading kernel {name} failed"), e))?;
+        Ok(lock(&self.functions)
+            .entry((family, name))
+            .or_insert(f)
+            .clone())
+    }
+
+    /// Queues kernel `name` of `family` on the stream.
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameter list in number, order and types, and every
+    /// device address among them must point to memory that stays allocated until the kernel
+    /// has run and that is large enough for every access the kernel makes with these
+    /// arguments and `cfg`.
+    pub unsafe fn launch(
+        &self,
+        family: Family,
+        name: &str,
+        cfg: LaunchConfig,
+        args: &[&dyn KernelArg],
+    ) -> Result<()> {
+        let f = self.function(family, name)?;
+        if cfg.shared_mem_bytes > 48 * 1024 {
+            f.set_attribute(
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                cfg.shared_mem_bytes as i32,
+            )
+            .map_err(|e| {
+                driver_error(
+                    &format!(
+                        "{name} needs {} bytes of shared memory",
+                        cfg.shared_mem_bytes
+                    ),
+                    e,
+                )
+            })?;
+        }
+        let mut params: Vec<*mut c_void> = args.iter().map(|a| a.as_param()).collect();
+        self.bind()?;
+        // SAFETY: the parameters match the kernel and its memory is valid (this function's
+        // contract); `params` points at values that live until the call returns, and the
+        // launch copies them.
+        unsafe {
+            driver::launch_kernel(
+                f.cu_function(),
+                cfg.grid_dim,
+                cfg.block_dim,
+                cfg.shared_mem_bytes,
+                self.stream.cu_stream(),
+                &mut params,
+            )
+        }
+        .map_err(|e| driver_error(&format!("launching {name} failed"), e))
+    }
+
+    /// `bytes` of device memory with unspecified contents, from the caching allocator.
+    pub fn alloc(&self, bytes: usize) -> Result<DeviceBuffer> {
+        self.bind()?;
+        self.pool.alloc(bytes)
+    }
+
+    /// `bytes` of zeroed device memory.
+    pub fn alloc_zeroed(&self, bytes: usize) -> Result<DeviceBuffer> {
+        let buf = self.alloc(bytes)?;
+        if bytes > 0 {
+            // SAFETY: the buffer holds at least `bytes` bytes and lives past the queued memset
+            // (it is only reused after later work on the same stream).
+            unsafe { driver::memset_d8_async(buf.ptr(), 0, bytes, self.stream.cu_stream()) }
+                .map_err(|e| driver_error("zeroing device memory failed", e))?;
+        }
+        Ok(buf)
+    }
+
+    /// A device copy of host bytes.
+    pub fn upload(&self, host: &[u8]) -> Result<DeviceBuffer> {
+        let mut buf = self.alloc(host.len())?;
+        if !host.is_empty() {
+            self.stream
+                .memcpy_htod(host, buf.slice_mut())
+                .map_err(|e| driver_error("copying to the device failed", e))?;
+        }
+        Ok(buf)
+    }
+
+    /// Copies the first `host.len()` bytes of `buf` into `host`, waiting for queued work.
+    pub fn download(&self, buf: &DeviceBuffer, host: &mut [u8]) -> Result<()> {
+        assert!(
+            host.len() <= buf.bytes(),
+            "download past the end of a device buffer"
+        );
+        if !host.is_empty() {
+            self.bind()?;
+            let view = buf.slice().slice(..host.len());
+            self.stream
+                .memcpy_dtoh(&view, host)
+                .map_err(|e| driver_error("copying from the device failed", e))?;
+        }
+        self.synchronize()
+    }
+
+    /// Copies `bytes` bytes between device addresses, queued on the stream.
+    ///
+    /// # Safety
+    /// Both ranges must lie in live device buffers and must not overlap.
+    pub unsafe fn copy(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.bind()?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { driver::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }
+            .map_err(|e| driver_error("copying on the device failed", e))
+    }
+
+    /// Waits until all queued work has run; reports an error a kernel raised.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(|e| driver_error("the device reported an error", e))
+    }
+
+    /// Bytes the caching allocator holds for reuse.
+    pub fn cached_bytes(&self) -> usize {
+        self.pool.cached_bytes()
+    }
+}
+
+/// A cuBLAS handle on `stream`, or `None` when no cuBLAS library can be loaded.
+fn open_cublas(stream: &Arc<CudaStream>) -> Option<CudaBlas> {
+    static PRELOADED: OnceLock<Option<libloading::Library>> = OnceLock::new();
+    // A cuBLAS outside the loader's path (a Python wheel's, say) is opened by its path first;
+    // cudarc's later lookup by soname then finds it already loaded.
+    PRELOADED.get_or_init(|| {
+        libs::find("cublas")
+            .iter()
+            // SAFETY: these files are cuBLAS libraries; loading one only maps it.
+            .find_map(|p| unsafe { libs::open(p) }.ok())
+    });
+    // SAFETY: this only tries to load the library by its candidate names.
+    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+        return None;
+    }
+    CudaBlas::new(stream.clone()).ok()
+}

@@ -1,0 +1,182 @@
+//! Reductions (`reduce.cu`) and the row normalizations softmax, log-softmax and logsumexp
+//! with their backward (`softmax.cu`).
+
+use super::launch::{self, elementwise, float_suffix, per_row, view};
+use super::CudaStorage;
+use crate::cpu::softmax::Softmax;
+use crate::error::{Error, Result};
+use crate::op::ReduceOp;
+use crate::{DType, Layout};
+use cuda_kernels::Family;
+
+/// Splits `l` into the kept view (with `l`'s offset) and the reduced view (offset 0), as the
+/// CPU's `reduce.rs` does.
+fn split(l: &Layout, dims: &[usize]) -> (Layout, Layout) {
+    let (mut ks, mut kt, mut rs, mut rt) = (vec![], vec![], vec![], vec![]);
+    for (d, (&size, &stride)) in l.shape().iter().zip(l.strides()).enumerate() {
+        if dims.contains(&d) {
+            rs.push(size);
+            rt.push(stride);
+        } else {
+            ks.push(size);
+            kt.push(stride);
+        }
+    }
+    (Layout::new(ks, kt, l.offset()), Layout::new(rs, rt, 0))
+}
+
+/// The number of `op` in `reduce.cu`.
+fn reduce_code(op: ReduceOp) -> i32 {
+    match op {
+        ReduceOp::Sum => 0,
+        ReduceOp::Max => 1,
+        ReduceOp::Min => 2,
+        ReduceOp::ArgMax => 3,
+        ReduceOp::ArgMin => 4,
+    }
+}
+
+/// Sum, max or min over sorted distinct `dims`; arg-max / arg-min (`u32`) over `dims[0]`.
+pub fn reduce(s: &CudaStorage, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<CudaStorage> {
+    s.float(op.name())?;
+    let (kept, red) = split(l, dims);
+    let (n_out, n_red) = (kept.numel(), red.numel());
+    let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
+    let out = s.alloc(if arg { DType::U32 } else { s.dtype }, n_out)?;
+    if n_out == 0 {
+        return Ok(out);
+    }
+    let (kv, rv) = (view(&kept)?, view(&red)?);
+    let (x, y, code, suffix) = (s.ptr(), out.ptr(), reduce_code(op), float_suffix(s.dtype));
+    let (n_out64, n_red64) = (n_out as u64, n_red as u64);
+    if arg {
+        if n_red == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the dim is empty",
+                op.name()
+            )));
+        }
+        let stride = red.strides()[0] as u64;
+        let name = format!("arg_reduce_{suffix}");
+        // SAFETY: `arg_reduce_T(x, kept, n, stride, out, n_out, op)`; the views address `s`
+        // within its layout, and `out` holds `n_out` indices.
+        unsafe {
+            launch::launch(
+                &s.gpu,
+                Family::Reduce,
+                &name,
+                per_row(n_out),
+                &[&x, &kv, &n_red64, &stride, &y, &n_out64, &code],
+            )
+        }?;
+        return Ok(out);
+    }
+    let last = |v: &cuda_kernels::Strided| v.strides[v.rank as usize - 1];
+    let columns = last(&kv) == 1 && last(&rv) != 1 && n_out >= 256;
+    let (kind, cfg) = if columns {
+        ("cols", elementwise(n_out))
+    } else {
+        ("rows", per_row(n_out))
+    };
+    let name = format!("reduce_{kind}_{suffix}");
+    // SAFETY: `reduce_{rows,cols}_T(x, kept, red, n_red, out, n_out, op)`; every
+    // `kept(k) + red(r)` is an element of the layout `l`, which fits `s`.
+    unsafe {
+        launch::launch(
+            &s.gpu,
+            Family::Reduce,
+            &name,
+            cfg,
+            &[&x, &kv, &rv, &n_red64, &y, &n_out64, &code],
+        )
+    }?;
+    Ok(out)
+}
+
+fn softmax_code(kind: Softmax) -> i32 {
+    match kind {
+        Softmax::Softmax => 0,
+        Softmax::LogSoftmax => 1,
+    }
+}
+
+/// Number of rows of length `n` in a contiguous buffer of `len` (none when `n` is 0).
+fn rows(len: usize, n: usize) -> usize {
+    len.checked_div(n).unwrap_or(0)
+}
+
+/// Softmax or log-softmax over contiguous rows of length `n`.
+pub fn softmax(x: &CudaStorage, n: usize, kind: Softmax) -> Result<CudaStorage> {
+    x.float("softmax")?;
+    let r = rows(x.len, n);
+    if r == 0 {
+        return CudaStorage::zeros(&x.gpu, x.dtype, x.len);
+    }
+    let out = x.alloc(x.dtype, x.len)?;
+    let (xp, yp, r64, n64, code) = (x.ptr(), out.ptr(), r as u64, n as u64, softmax_code(kind));
+    let name = format!("softmax_forward_{}", float_suffix(x.dtype));
+    // SAFETY: `softmax_forward_T(x, y, rows, n, kind)`; both hold `rows * n` elements.
+    unsafe {
+        launch::launch(
+            &x.gpu,
+            Family::Softmax,
+            &name,
+            per_row(r),
+            &[&xp, &yp, &r64, &n64, &code],
+        )
+    }?;
+    Ok(out)
+}
+
+/// Backward of [`softmax`] from its output `y` and `dy`.
+pub fn softmax_backward(
+    y: &CudaStorage,
+    dy: &CudaStorage,
+    n: usize,
+    kind: Softmax,
+) -> Result<CudaStorage> {
+    y.float("softmax_backward")?;
+    y.same_dtype("softmax_backward", dy)?;
+    let r = rows(y.len, n);
+    if r == 0 {
+        return CudaStorage::zeros(&y.gpu, y.dtype, y.len);
+    }
+    let out = y.alloc(y.dtype, y.len)?;
+    let (yp, gp, dp) = (y.ptr(), dy.ptr(), out.ptr());
+    let (r64, n64, code) = (r as u64, n as u64, softmax_code(kind));
+    let name = format!("softmax_backward_{}", float_suffix(y.dtype));
+    // SAFETY: `softmax_backward_T(y, dy, dx, rows, n, kind)`; all hold `rows * n` elements.
+    unsafe {
+        launch::launch(
+            &y.gpu,
+            Family::Softmax,
+            &name,
+            per_row(r),
+            &[&yp, &gp, &dp, &r64, &n64, &code],
+        )
+    }?;
+    Ok(out)
+}
+
+/// Logsumexp of each contiguous row of length `n`.
+pub fn logsumexp(x: &CudaStorage, n: usize) -> Result<CudaStorage> {
+    x.float("logsumexp")?;
+    let r = rows(x.len, n);
+    let out = x.alloc(x.dtype, r)?;
+    if r == 0 {
+        return Ok(out);
+    }
+    let (xp, yp, r64, n64) = (x.ptr(), out.ptr(), r as u64, n as u64);
+    let name = format!("logsumexp_{}", float_suffix(x.dtype));
+    // SAFETY: `logsumexp_T(x, out, rows, n)`; `x` holds `rows * n`, `out` `rows` elements.
+    unsafe {
+        launch::launch(
+            &x.gpu,
+            Family::Softmax,
+            &name,
+            per_row(r),
+            &[&xp, &yp, &r64, &n64],
+        )
+    }?;
+    Ok(out)
+}
