@@ -115,3 +115,20 @@ fn dropping_a_long_unused_graph_does_not_overflow_the_stack() {
     drop(x);
     assert!(a.grad().is_none());
 }
+
+#[test]
+fn a_linear_layers_weight_gradient_is_contiguous() {
+    // y = x W^T with W stored (out, in): the gradient must arrive in W's own layout.
+    let w = Var::parameter(Tensor::randn(&[3, 4], 0.0, 1.0, DType::F64, &mut tensor::Rng::new(0)));
+    let x = Var::constant(Tensor::randn(&[2, 5, 4], 0.0, 1.0, DType::F64, &mut tensor::Rng::new(1)));
+    x.matmul(&w.t()).sum_all().backward();
+    let g = w.grad().unwrap();
+    assert!(g.is_contiguous() && g.shape() == [3, 4]);
+    // d/dW sum(x W^T) = sum over rows of x, for every output row.
+    let col_sums = x.value().sum(&[0, 1], false).to_vec::<f64>();
+    for row in g.to_vec::<f64>().chunks(4) {
+        for (a, b) in row.iter().zip(&col_sums) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+}
