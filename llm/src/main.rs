@@ -4,6 +4,11 @@
 
 mod cli;
 
+/// Training allocates and frees many large buffers each step; mimalloc keeps freed pages for
+/// reuse where the system allocator hands them back to the kernel and faults them in again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
