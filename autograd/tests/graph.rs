@@ -119,8 +119,20 @@ fn dropping_a_long_unused_graph_does_not_overflow_the_stack() {
 #[test]
 fn a_linear_layers_weight_gradient_is_contiguous() {
     // y = x W^T with W stored (out, in): the gradient must arrive in W's own layout.
-    let w = Var::parameter(Tensor::randn(&[3, 4], 0.0, 1.0, DType::F64, &mut tensor::Rng::new(0)));
-    let x = Var::constant(Tensor::randn(&[2, 5, 4], 0.0, 1.0, DType::F64, &mut tensor::Rng::new(1)));
+    let w = Var::parameter(Tensor::randn(
+        &[3, 4],
+        0.0,
+        1.0,
+        DType::F64,
+        &mut tensor::Rng::new(0),
+    ));
+    let x = Var::constant(Tensor::randn(
+        &[2, 5, 4],
+        0.0,
+        1.0,
+        DType::F64,
+        &mut tensor::Rng::new(1),
+    ));
     x.matmul(&w.t()).sum_all().backward();
     let g = w.grad().unwrap();
     assert!(g.is_contiguous() && g.shape() == [3, 4]);
