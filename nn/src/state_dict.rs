@@ -73,10 +73,16 @@ pub enum FormatProblem {
     )]
     TooShort { len: u64 },
     /// The header length is absurdly large (a corrupted first 8 bytes).
-    #[error("the header length field says {header_len} bytes, above the {MAX_HEADER_LEN}-byte limit (corrupted header)")]
+    #[error(
+        "the header length field says {header_len} bytes, above the {MAX_HEADER_LEN}-byte limit \
+        (corrupted header)"
+    )]
     HeaderTooLarge { header_len: u64 },
     /// The header length points past the end of the file.
-    #[error("the header length field says {header_len} bytes, but only {available} bytes follow it (truncated or corrupted)")]
+    #[error(
+        "the header length field says {header_len} bytes, but only {available} bytes follow it \
+        (truncated or corrupted)"
+    )]
     HeaderBeyondFile { header_len: u64, available: u64 },
     /// The header is not UTF-8 JSON of the expected form.
     #[error("invalid header: {0}")]
@@ -86,10 +92,16 @@ pub enum FormatProblem {
     #[error("data offsets out of range: {0}")]
     BadOffsets(String),
     /// The data after the header is not as long as the header says.
-    #[error("the header describes {described} bytes of tensor data but the file holds {actual} (truncated, or bytes appended)")]
+    #[error(
+        "the header describes {described} bytes of tensor data but the file holds {actual} \
+        (truncated, or bytes appended)"
+    )]
     DataLength { described: u64, actual: u64 },
     /// A tensor is stored in a dtype this crate does not read.
-    #[error("tensor `{name}` has dtype {dtype}, which is not supported (F64, F32, F16, BF16, U8, U32, I64 are)")]
+    #[error(
+        "tensor `{name}` has dtype {dtype}, which is not supported (F64, F32, F16, BF16, U8, \
+        U32, I64 are)"
+    )]
     UnsupportedDType { name: String, dtype: String },
 }
 
