@@ -35,6 +35,8 @@
 //! assert!(losses[7] < losses[0]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod activation;
 pub mod attention;
 pub mod batch_norm;

@@ -27,8 +27,11 @@ use tensor::{AdamWStep, Error, Result, Tensor};
 /// AdamW's hyperparameters (the learning rate comes with each step).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
+    /// Decay rate of the first moment.
     pub beta1: f64,
+    /// Decay rate of the second moment.
     pub beta2: f64,
+    /// Added to the denominator for stability.
     pub eps: f64,
     /// Decoupled weight decay, applied to parameters of rank >= 2 only.
     pub weight_decay: f64,
@@ -56,6 +59,7 @@ struct Moments {
 
 /// The AdamW optimizer.
 pub struct AdamW {
+    /// Hyperparameters; may be changed between steps.
     pub config: AdamWConfig,
     slots: Vec<Slot<Moments>>,
 }
