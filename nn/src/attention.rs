@@ -21,6 +21,7 @@ pub struct KvCache {
 }
 
 impl KvCache {
+    /// An empty cache.
     pub fn new() -> KvCache {
         KvCache::default()
     }
@@ -30,6 +31,7 @@ impl KvCache {
         self.k.as_ref().map_or(0, |k| k.dim(2))
     }
 
+    /// True before the first position is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -49,9 +51,13 @@ impl KvCache {
 
 /// Causal self-attention with `n_head` heads.
 pub struct CausalSelfAttention {
+    /// The fused query, key and value projection, `C -> 3C`.
     pub qkv: Linear,
+    /// The output projection, `C -> C`.
     pub proj: Linear,
+    /// Number of heads `NH`.
     pub n_head: usize,
+    /// Dropout on the projected output.
     pub dropout: Dropout,
 }
 

@@ -93,7 +93,8 @@ impl Module for BatchNorm1d {
             let n = x.numel() / c;
             assert!(
                 n > 1,
-                "batch norm: expected more than 1 value per channel when training, got input {shape:?}"
+                "batch norm: expected more than 1 value per channel when training, \
+                 got input {shape:?}"
             );
             let mean = x.mean(dims, true);
             let var = x.var(dims, true, 0);

@@ -12,9 +12,13 @@ use tensor::Rng;
 /// Shape and regularisation of a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlockConfig {
+    /// Width of the residual stream `C`.
     pub dim: usize,
+    /// Number of attention heads.
     pub n_head: usize,
+    /// Whether linear layers and layer norms have biases.
     pub bias: bool,
+    /// Dropout probability after attention and MLP.
     pub dropout: f64,
     /// Std of the residual projections' initial weights.
     pub proj_std: f64,
@@ -22,13 +26,19 @@ pub struct BlockConfig {
 
 /// Attention and MLP, each behind a layer norm and added to the residual stream.
 pub struct Block {
+    /// Norm before attention.
     pub ln1: LayerNorm,
+    /// Causal self-attention.
     pub attn: CausalSelfAttention,
+    /// Norm before the MLP.
     pub ln2: LayerNorm,
+    /// Feed-forward block.
     pub mlp: Mlp,
 }
 
 impl Block {
+    /// A block initialised as GPT-2's: weights from `N(0, 0.02)`, residual projections from
+    /// `N(0, cfg.proj_std)`; dropout layers draw from `drop_rng`.
     pub fn new(cfg: BlockConfig, rng: &mut Rng, drop_rng: &SharedRng) -> Block {
         let BlockConfig {
             dim,

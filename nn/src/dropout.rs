@@ -15,6 +15,7 @@ use tensor::Rng;
 pub struct SharedRng(Arc<Mutex<Rng>>);
 
 impl SharedRng {
+    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> SharedRng {
         SharedRng(Arc::new(Mutex::new(Rng::new(seed))))
     }
@@ -37,6 +38,7 @@ impl SharedRng {
 
 /// Dropout with probability `p`.
 pub struct Dropout {
+    /// Probability of zeroing an element in training.
     pub p: f64,
     rng: SharedRng,
     training: bool,

@@ -7,6 +7,7 @@ use tensor::{Rng, Tensor};
 
 /// A `(num, dim)` lookup table.
 pub struct Embedding {
+    /// The table, `(num, dim)`: row `i` is the vector of id `i`.
     pub weight: Var,
 }
 

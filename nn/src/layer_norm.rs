@@ -7,8 +7,11 @@ use autograd::Var;
 
 /// Layer norm over `dim` features, with optional bias.
 pub struct LayerNorm {
+    /// Scale, `(dim)`.
     pub weight: Var,
+    /// Shift, `(dim)`, when the layer has one.
     pub bias: Option<Var>,
+    /// Added to the variance before the square root.
     pub eps: f64,
 }
 

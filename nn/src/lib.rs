@@ -7,6 +7,35 @@
 //! Beside the layers: LoRA adapters ([`lora`]), optimizers ([`optim`]), learning-rate
 //! schedules ([`schedule`]), gradient clipping ([`clip`]) and safetensors state dicts
 //! ([`state_dict`]).
+//!
+//! ```
+//! use autograd::Var;
+//! use nn::{AdamW, AdamWConfig, Block, BlockConfig, Module, Optimizer, Schedule, SharedRng};
+//! use tensor::{DType, Rng, Tensor};
+//!
+//! let cfg = BlockConfig { dim: 16, n_head: 2, bias: true, dropout: 0.0, proj_std: 0.02 };
+//! let block = Block::new(cfg, &mut Rng::new(0), &SharedRng::new(0));
+//! let mut opt = AdamW::new(block.named_params(), AdamWConfig::default());
+//! let schedule = Schedule::WarmupCosine {
+//!     max_lr: 1e-2,
+//!     min_lr: 1e-3,
+//!     warmup_iters: 2,
+//!     decay_iters: 8,
+//! };
+//! let x = Var::constant(Tensor::randn(&[2, 4, 16], 0.0, 1.0, DType::F32, &mut Rng::new(1)));
+//! let mut losses = vec![];
+//! for step in 0..8 {
+//!     opt.zero_grad();
+//!     let loss = block.forward(&x).square().mean_all();
+//!     loss.backward();
+//!     nn::clip::clip_grad_norm(&block.params(), 1.0);
+//!     opt.step(schedule.lr(step)).unwrap();
+//!     losses.push(loss.value().item());
+//! }
+//! assert!(losses[7] < losses[0]);
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod activation;
 pub mod attention;

@@ -10,7 +10,9 @@ use tensor::Rng;
 
 /// `x (..., in) -> (..., out)`.
 pub struct Linear {
+    /// `W (out, in)`.
     pub weight: Var,
+    /// `b (out)`, when the layer has one.
     pub bias: Option<Var>,
     /// A low-rank adapter whose output is added to the layer's (see [`crate::lora`]).
     pub lora: Option<LoraAdapter>,

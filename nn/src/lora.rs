@@ -28,8 +28,11 @@ use tensor::{DType, Rng};
 /// Rank, scaling and dropout of the adapters, and which layers get one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoraConfig {
+    /// Rank `r` of the update.
     pub rank: usize,
+    /// Scale numerator: the update is multiplied by `alpha / r`.
     pub alpha: f64,
+    /// Dropout on the adapter's input.
     pub dropout: f64,
     /// Layer-name suffixes to adapt, e.g. `["attn.qkv", "attn.proj"]` (a name matches when it
     /// equals a target or ends with `.` + target).
@@ -38,8 +41,11 @@ pub struct LoraConfig {
 
 /// The `A` and `B` factors of one adapted layer.
 pub struct LoraAdapter {
+    /// `A (r, in)`, random at the start.
     pub a: Var,
+    /// `B (out, r)`, zero at the start.
     pub b: Var,
+    /// `alpha / r`.
     pub scale: f64,
     dropout: Dropout,
     merged: bool,

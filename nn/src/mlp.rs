@@ -8,8 +8,11 @@ use tensor::Rng;
 
 /// Two linear layers around a GELU.
 pub struct Mlp {
+    /// `C -> hidden`.
     pub fc: Linear,
+    /// `hidden -> C`.
     pub proj: Linear,
+    /// Dropout on the output.
     pub dropout: Dropout,
 }
 

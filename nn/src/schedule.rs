@@ -7,13 +7,20 @@ use std::f64::consts::PI;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Schedule {
     /// The same rate at every step.
-    Constant { lr: f64 },
+    Constant {
+        /// The learning rate.
+        lr: f64,
+    },
     /// nanoGPT's schedule: a linear warmup over `warmup_iters` steps, then a cosine from
     /// `max_lr` down to `min_lr` at step `decay_iters`, then `min_lr`.
     WarmupCosine {
+        /// The peak, reached at the end of the warmup.
         max_lr: f64,
+        /// The floor, reached at `decay_iters`.
         min_lr: f64,
+        /// Steps of linear warmup.
         warmup_iters: usize,
+        /// The step where the cosine reaches `min_lr`.
         decay_iters: usize,
     },
 }

@@ -34,31 +34,48 @@ pub enum Error {
     /// Opening, reading, mapping or writing the file failed.
     #[error("{}: {source}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
     /// The file is not a valid safetensors file.
     #[error("{}: not a valid safetensors file: {problem}", .path.display())]
     Format {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with it.
         problem: FormatProblem,
     },
     /// The file's names or shapes do not fit the module.
     #[error("{}: {mismatch}", .path.display())]
-    Mismatch { path: PathBuf, mismatch: Mismatch },
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// Every name that did not fit.
+        mismatch: Mismatch,
+    },
     /// A tensor could not be converted (dtype or device) while saving or loading.
     #[error("{}: tensor `{name}`: {source}", .path.display())]
     Tensor {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         name: String,
+        /// The conversion's error.
         #[source]
         source: tensor::Error,
     },
     /// The arguments of a save or a load make no sense (duplicate names, a non-float dtype
     /// on disk, metadata that does not parse).
     #[error("{}: {problem}", .path.display())]
-    Invalid { path: PathBuf, problem: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// `Result` with a state-dict [`Error`].
@@ -71,13 +88,30 @@ pub enum FormatProblem {
     #[error(
         "the file is {len} bytes long, too short to hold the 8-byte header length (truncated)"
     )]
-    TooShort { len: u64 },
+    TooShort {
+        /// The file's length in bytes.
+        len: u64,
+    },
     /// The header length is absurdly large (a corrupted first 8 bytes).
-    #[error("the header length field says {header_len} bytes, above the {MAX_HEADER_LEN}-byte limit (corrupted header)")]
-    HeaderTooLarge { header_len: u64 },
+    #[error(
+        "the header length field says {header_len} bytes, above the {MAX_HEADER_LEN}-byte limit \
+        (corrupted header)"
+    )]
+    HeaderTooLarge {
+        /// The header length the file claims.
+        header_len: u64,
+    },
     /// The header length points past the end of the file.
-    #[error("the header length field says {header_len} bytes, but only {available} bytes follow it (truncated or corrupted)")]
-    HeaderBeyondFile { header_len: u64, available: u64 },
+    #[error(
+        "the header length field says {header_len} bytes, but only {available} bytes follow it \
+        (truncated or corrupted)"
+    )]
+    HeaderBeyondFile {
+        /// The header length the file claims.
+        header_len: u64,
+        /// The bytes after the 8-byte length field.
+        available: u64,
+    },
     /// The header is not UTF-8 JSON of the expected form.
     #[error("invalid header: {0}")]
     InvalidHeader(String),
@@ -86,11 +120,27 @@ pub enum FormatProblem {
     #[error("data offsets out of range: {0}")]
     BadOffsets(String),
     /// The data after the header is not as long as the header says.
-    #[error("the header describes {described} bytes of tensor data but the file holds {actual} (truncated, or bytes appended)")]
-    DataLength { described: u64, actual: u64 },
+    #[error(
+        "the header describes {described} bytes of tensor data but the file holds {actual} \
+        (truncated, or bytes appended)"
+    )]
+    DataLength {
+        /// Bytes of data the header accounts for.
+        described: u64,
+        /// Bytes of data after the header.
+        actual: u64,
+    },
     /// A tensor is stored in a dtype this crate does not read.
-    #[error("tensor `{name}` has dtype {dtype}, which is not supported (F64, F32, F16, BF16, U8, U32, I64 are)")]
-    UnsupportedDType { name: String, dtype: String },
+    #[error(
+        "tensor `{name}` has dtype {dtype}, which is not supported (F64, F32, F16, BF16, U8, \
+        U32, I64 are)"
+    )]
+    UnsupportedDType {
+        /// The tensor.
+        name: String,
+        /// Its dtype, as safetensors names it.
+        dtype: String,
+    },
 }
 
 /// Names that did not line up between a file and a module.
@@ -107,8 +157,11 @@ pub struct Mismatch {
 /// One name whose shape differs between the module and the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShapeMismatch {
+    /// The tensor's name.
     pub name: String,
+    /// Its shape in the module.
     pub module: Vec<usize>,
+    /// Its shape in the file.
     pub file: Vec<usize>,
 }
 

@@ -9,12 +9,17 @@
 //! p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //! ```
 //!
-//! Each parameter runs through one fused in-place kernel ([`tensor::Tensor::adamw_step_`]).
+//! Each parameter runs through one fused in-place kernel ([`tensor::Tensor::adamw_step_`]), and
+//! parameters are updated in parallel: the kernel splits a large tensor into chunks and rayon
+//! balances all tensors' chunks over the threads, where one tensor at a time would leave threads
+//! idle at the end of each. Each element's update is independent, so results do not depend on
+//! the thread count.
 
 use super::{
     owned_copy, reject_leftovers, slots, take_tensor, zero_grads, Optimizer, OptimizerState, Slot,
 };
 use autograd::Var;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tensor::{AdamWStep, Error, Result, Tensor};
@@ -22,8 +27,11 @@ use tensor::{AdamWStep, Error, Result, Tensor};
 /// AdamW's hyperparameters (the learning rate comes with each step).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
+    /// Decay rate of the first moment.
     pub beta1: f64,
+    /// Decay rate of the second moment.
     pub beta2: f64,
+    /// Added to the denominator for stability.
     pub eps: f64,
     /// Decoupled weight decay, applied to parameters of rank >= 2 only.
     pub weight_decay: f64,
@@ -51,6 +59,7 @@ struct Moments {
 
 /// The AdamW optimizer.
 pub struct AdamW {
+    /// Hyperparameters; may be changed between steps.
     pub config: AdamWConfig,
     slots: Vec<Slot<Moments>>,
 }
@@ -95,24 +104,29 @@ fn update(p: &mut Tensor, g: &Tensor, s: &mut Moments, h: &AdamWStep) -> Result<
     }
 }
 
+/// One step of one parameter, if it trains and has a gradient.
+fn step_one(slot: &mut Slot<Moments>, config: &AdamWConfig, lr: f64) -> Result<()> {
+    let Some(g) = slot.grad() else {
+        return Ok(());
+    };
+    let step = slot.state.as_ref().map_or(0, |s| s.step) + 1;
+    let h = config.step_params(lr, slot.decay, step);
+    let state = slot.state.get_or_insert_with(|| Moments {
+        m: g.zeros_like(),
+        v: g.zeros_like(),
+        step: 0,
+    });
+    slot.var.update(|p| update(p, &g, state, &h))?;
+    state.step = step;
+    Ok(())
+}
+
 impl Optimizer for AdamW {
     fn step(&mut self, lr: f64) -> Result<()> {
         let config = self.config;
-        for slot in &mut self.slots {
-            let Some(g) = slot.grad() else {
-                continue;
-            };
-            let step = slot.state.as_ref().map_or(0, |s| s.step) + 1;
-            let h = config.step_params(lr, slot.decay, step);
-            let state = slot.state.get_or_insert_with(|| Moments {
-                m: g.zeros_like(),
-                v: g.zeros_like(),
-                step: 0,
-            });
-            slot.var.update(|p| update(p, &g, state, &h))?;
-            state.step = step;
-        }
-        Ok(())
+        self.slots
+            .par_iter_mut()
+            .try_for_each(|slot| step_one(slot, &config, lr))
     }
 
     fn zero_grad(&self) {

@@ -68,7 +68,9 @@ pub trait Optimizer {
 /// An optimizer's state: named tensors and named scalars.
 #[derive(Clone, Debug, Default)]
 pub struct OptimizerState {
+    /// Per-parameter buffers, named `<param>.<buffer>`.
     pub tensors: Vec<(String, Tensor)>,
+    /// Counters such as `<param>.step`.
     pub scalars: BTreeMap<String, f64>,
 }
 

@@ -25,6 +25,7 @@ pub struct SgdConfig {
 
 /// The SGD optimizer; its state is one momentum buffer per parameter.
 pub struct Sgd {
+    /// Hyperparameters; may be changed between steps.
     pub config: SgdConfig,
     slots: Vec<Slot<Tensor>>,
 }
