@@ -15,7 +15,7 @@ timed steps, each measured until the device is idle.
 
 benches/train_step.rs runs this script with its own configuration in --config, so both sides
 train the same shape with the same hyperparameters. The last line on stdout is a JSON object:
-ms_per_step, tokens_per_s, first_loss, params, torch (version) and device (its name).
+ms_per_step, tokens_per_s, first_loss, params (the parameter count) and torch (the version).
 """
 
 import argparse
@@ -193,7 +193,7 @@ def main():
     median = sorted(times)[len(times) // 2]
     print(json.dumps({
         "ms_per_step": median, "tokens_per_s": b * t / median * 1e3, "first_loss": first_loss,
-        "params": n_params, "torch": torch.__version__, "device": device_name(dev),
+        "params": n_params, "torch": torch.__version__,
     }))
 
 

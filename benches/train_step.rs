@@ -199,8 +199,8 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
     })
 }
 
-/// Runs the PyTorch script on `cfg`: its figures, PyTorch's version and the device's name, or
-/// `None` (with a note) when it cannot run.
+/// Runs the PyTorch script on `cfg`: its figures and `PyTorch <version>`, or `None` (with a
+/// note) when it cannot run.
 fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, String)> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
