@@ -23,8 +23,9 @@ set -euo pipefail
 
 TESTS="cuda_ops cuda_unavailable cuda_training cuda_cli gpu nvrtc_compile"
 
-# Copies the executables that cargo reported in the JSON messages of file $2 into directory $1:
-# the integration tests named in $3.. and the `llm` command (not its unit-test harness).
+# Copies executables that cargo reported in the JSON messages of file $1 into directory $2:
+# those named in $3.., each an integration test, a benchmark or a command (not the unit-test
+# harness that shares a command's name).
 copy_built() {
     python3 - "$@" <<'PY'
 import json, shutil, sys
@@ -35,9 +36,8 @@ for line in open(messages):
     if msg.get("reason") != "compiler-artifact" or not msg.get("executable"):
         continue
     target, is_test = msg["target"], msg["profile"]["test"]
-    if is_test and target["kind"] == ["test"] or not is_test and target["kind"] == ["bin"]:
-        built[target["name"]] = msg["executable"]
-    elif target["kind"] == ["bench"]:
+    kind = target["kind"]
+    if kind == ["test"] or kind == ["bench"] or kind == ["bin"] and not is_test:
         built[target["name"]] = msg["executable"]
 for name in names:
     if name not in built:
