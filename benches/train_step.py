@@ -1,15 +1,27 @@
-"""Training-step throughput of the same GPT-2 as benches/train_step.rs, in PyTorch eager.
+"""Training-step throughput of a GPT in PyTorch eager: the reference side of benches/train_step.rs.
 
-Same architecture (pre-norm blocks, causal attention, GELU MLP, tied output embedding), same
-initialization scheme, same AdamW hyperparameters, float32 with TF32 off, no torch.compile.
-Attention uses F.scaled_dot_product_attention, as nanoGPT does in eager mode.
+The model is nanoGPT's GPT-2 (learned positions, pre-LayerNorm blocks, one fused qkv
+projection, causal F.scaled_dot_product_attention, a 4x GELU MLP, final LayerNorm, head tied to
+the token embedding), with GPT-2's initialization. GELU is the tanh approximation, as in GPT-2
+and in our model. One step is what nanoGPT's train.py does per iteration without
+gradient accumulation: forward, backward, clipping to a global norm, AdamW (weight decay on
+matrices only, fused on a GPU) at the warmup + cosine learning rate, then zeroing the gradients.
+Float32 with TF32 off (our GEMMs are plain f32), no torch.compile. Times are medians over the
+timed steps, each measured until the device is idle.
 
-    python3 benches/train_step.py --device cuda --preset gpt2 --batch 8 --seq 1024
+    python3 benches/train_step.py --tiny                      # a 2-layer GPT, seconds on a CPU
+    python3 benches/train_step.py --device cuda               # GPT-2 124M, batch 8, context 1024
+    python3 benches/train_step.py --config '{"n_layer": 6}'   # nanoGPT keys override the shape
 
-The last line printed is `tokens_per_s=<median> ms_per_step=<median>`.
+benches/train_step.rs runs this script with its own configuration in --config, so both sides
+train the same shape with the same hyperparameters. The last line on stdout is a JSON object:
+ms_per_step, tokens_per_s, first_loss, params (the parameter count) and torch (the version).
 """
 
 import argparse
+import json
+import math
+import platform
 import sys
 import time
 
@@ -17,81 +29,172 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PRESETS = {"gpt2": (50257, 12, 12, 768), "tiny": (512, 2, 4, 64)}
+# GPT-2 124M with nanoGPT's train_gpt2.py optimizer settings, at batch 8: the same values as
+# the `gpt2` preset of `llm train` with batch_size 8.
+GPT2 = {
+    "vocab_size": 50257, "block_size": 1024, "n_layer": 12, "n_head": 12, "n_embd": 768,
+    "dropout": 0.0, "bias": True, "batch_size": 8, "learning_rate": 6e-4, "min_lr": 6e-5,
+    "warmup_iters": 2000, "lr_decay_iters": 600000, "weight_decay": 0.1, "beta1": 0.9,
+    "beta2": 0.95, "grad_clip": 1.0,
+}
+# The tiny shape of `benches/train_step.rs --tiny`.
+TINY = {**GPT2, "vocab_size": 512, "block_size": 64, "n_layer": 2, "n_head": 4, "n_embd": 64,
+        "batch_size": 4}
 
 
-class Block(nn.Module):
-    def __init__(self, c, heads):
+class SelfAttention(nn.Module):
+    def __init__(self, cfg):
         super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(c), nn.LayerNorm(c)
-        self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
-        self.fc, self.out = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        c = cfg["n_embd"]
+        self.n_head, self.dropout = cfg["n_head"], cfg["dropout"]
+        self.c_attn = nn.Linear(c, 3 * c, bias=cfg["bias"])
+        self.c_proj = nn.Linear(c, c, bias=cfg["bias"])
+        self.resid_dropout = nn.Dropout(cfg["dropout"])
 
     def forward(self, x):
         b, t, c = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
-        return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c)))
+
+
+class Mlp(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        c = cfg["n_embd"]
+        self.c_fc = nn.Linear(c, 4 * c, bias=cfg["bias"])
+        self.c_proj = nn.Linear(4 * c, c, bias=cfg["bias"])
+        self.dropout = nn.Dropout(cfg["dropout"])
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg["n_embd"], bias=cfg["bias"])
+        self.attn = SelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg["n_embd"], bias=cfg["bias"])
+        self.mlp = Mlp(cfg)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
 
 
 class Gpt(nn.Module):
-    def __init__(self, vocab, layers, heads, c, seq):
+    def __init__(self, cfg):
         super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(seq, c)
-        self.blocks = nn.ModuleList(Block(c, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(c)
+        c = cfg["n_embd"]
+        self.wte = nn.Embedding(cfg["vocab_size"], c)
+        self.wpe = nn.Embedding(cfg["block_size"], c)
+        self.drop = nn.Dropout(cfg["dropout"])
+        self.h = nn.ModuleList(Block(cfg) for _ in range(cfg["n_layer"]))
+        self.ln_f = nn.LayerNorm(c, bias=cfg["bias"])
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, 0.0, 0.02)
-            if isinstance(m, nn.Linear):
+            if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
+        # GPT-2 scales the residual projections' initial weights by 1/sqrt(2 * layers).
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg["n_layer"]))
 
     def forward(self, ids, targets):
-        x = self.wte(ids) + self.wpe.weight[: ids.shape[1]]
-        for block in self.blocks:
+        t = ids.shape[1]
+        x = self.drop(self.wte(ids) + self.wpe(torch.arange(t, device=ids.device)))
+        for block in self.h:
             x = block(x)
         logits = self.ln_f(x) @ self.wte.weight.t()
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
+def lr_at(cfg, step):
+    """nanoGPT's learning rate at step `step` (0-based): linear warmup, then cosine decay."""
+    warmup, decay = cfg["warmup_iters"], cfg["lr_decay_iters"]
+    if step < warmup:
+        return cfg["learning_rate"] * (step + 1) / (warmup + 1)
+    if step > decay or decay <= warmup:
+        return cfg["min_lr"]
+    coeff = 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / (decay - warmup)))
+    return cfg["min_lr"] + coeff * (cfg["learning_rate"] - cfg["min_lr"])
+
+
+def device_name(dev):
+    """The GPU's name, or the CPU's model name."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--seq", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=10)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--tiny", action="store_true", help="a 2-layer GPT instead of GPT-2 124M")
+    ap.add_argument("--config", default="{}",
+                    help="a JSON object of nanoGPT keys overriding the settings (others are ignored)")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
     args = ap.parse_args()
+    cfg = {**(TINY if args.tiny else GPT2)}
+    overrides = json.loads(args.config)
+    cfg.update({k: v for k, v in overrides.items() if k in cfg})
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(1337)
-    vocab, layers, heads, c = PRESETS[args.preset]
     dev = torch.device(args.device)
-    model = Gpt(vocab, layers, heads, c, args.seq).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=6e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+    model = Gpt(cfg).to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg["weight_decay"]},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(
+        groups, lr=cfg["learning_rate"], betas=(cfg["beta1"], cfg["beta2"]), eps=1e-8,
+        fused=dev.type == "cuda",
+    )
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    print(f"PyTorch {torch.__version__} on {args.device}", file=sys.stderr)
-    times = []
-    for step in range(1, args.steps + 3):
-        batch = torch.randint(0, vocab, (args.batch, args.seq + 1))
-        ids, targets = batch[:, :-1].contiguous().to(dev), batch[:, 1:].contiguous().to(dev)
+    n_params = sum(p.numel() for p in params)
+    b, t, v = cfg["batch_size"], cfg["block_size"], cfg["vocab_size"]
+    print(f"PyTorch {torch.__version__} on {device_name(dev)}: {n_params / 1e6:.2f}M parameters, "
+          f"batch {b}, context {t}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
+    times, first_loss = [], None
+    for step in range(args.warmup + args.steps):
+        data = torch.randint(0, v, (b, t + 1), device=dev)
+        ids, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
         sync()
         start = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, step)
         loss = model(ids, targets)
         loss.backward()
+        if cfg["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
         opt.step()
         opt.zero_grad(set_to_none=True)
         loss = loss.item()
         sync()
         ms = (time.perf_counter() - start) * 1e3
-        print(f"step {step:3} | loss {loss:.4f} | {ms:8.1f} ms", file=sys.stderr)
-        if step > 2:
+        first_loss = loss if first_loss is None else first_loss
+        print(f"step {step + 1:3} | loss {loss:.4f} | {ms:8.1f} ms", file=sys.stderr)
+        if step >= args.warmup:
             times.append(ms)
     median = sorted(times)[len(times) // 2]
-    print(f"tokens_per_s={args.batch * args.seq / median * 1e3:.1f} ms_per_step={median:.2f}")
+    print(json.dumps({
+        "ms_per_step": median, "tokens_per_s": b * t / median * 1e3, "first_loss": first_loss,
+        "params": n_params, "torch": torch.__version__,
+    }))
 
 
 if __name__ == "__main__":

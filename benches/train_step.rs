@@ -1,196 +1,330 @@
-//! Training-step throughput of a GPT-2 (forward, backward and AdamW), on the CPU or a GPU.
-//!
-//! The model is GPT-2's architecture written with autograd ops: token and position
-//! embeddings, `L` pre-norm blocks of causal self-attention and a GELU MLP, a final layer
-//! norm and the output layer tied to the token embedding. `train_step.py` beside this file
-//! builds the same model in PyTorch eager, and `scripts/gpu-tests.sh run` prints both.
+//! Training-step throughput of the project's GPT against the same model in PyTorch eager, on
+//! the same device, in one command.
 //!
 //! ```text
-//! cargo bench --features cuda --bench train_step -- --device cuda --preset gpt2 --batch 8 --seq 1024
+//! cargo bench --features cuda --bench train_step -- --device cuda   # GPT-2 124M, batch 8, context 1024
+//! cargo bench --bench train_step -- --tiny                          # a 2-layer GPT, seconds on a CPU
 //! ```
-//! The last line printed is `tokens_per_s=<median> ms_per_step=<median>`.
+//!
+//! Our side is `llm::train::Trainer` with the `gpt2` preset of `llm train` at batch 8 without
+//! gradient accumulation (`--tiny`: the same settings with 2 layers, 4 heads, width 64,
+//! context 64, a 512-token vocabulary and batch 4). One step is [`Trainer::step_on`]: forward,
+//! backward, clipping to a global norm of 1, AdamW (decay 0.1 on matrices, betas 0.9 and
+//! 0.95) at the warmup + cosine learning rate. Batches of random tokens are placed on the
+//! device beforehand; a step is timed until the device has finished it. Float32 throughout.
+//!
+//! The reference is `benches/train_step.py` (nanoGPT's GPT-2 and its training step in PyTorch
+//! eager, TF32 off), run by `$PYTHON` (default `python3`) with this configuration, so both sides
+//! train the same shape with the same hyperparameters; the two models must have the same
+//! number of parameters. Without PyTorch only our side is printed.
+//!
+//! Flags: `--device cpu|cuda` (default `cpu`; `cuda` is the first GPU, pick another with
+//! `CUDA_VISIBLE_DEVICES`), `--tiny`, `--steps N` timed steps (default 10) after `--warmup N`
+//! (default 2), `--reference FILE` (the PyTorch script; default the one in this checkout),
+//! `--no-reference`. Both sides report the median step. The last lines printed are the ratio
+//! and the row for `benches/RESULTS.md`, which names the device as its driver does.
 
-use autograd::Var;
+use llm::data::TokenDataset;
+use llm::model::config::Config;
+use llm::train::Trainer;
+use nn::Module;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
-use tensor::{AdamWStep, DType, Device, Rng, Tensor};
+use tensor::{Device, Rng, Tensor};
 
-/// Model and batch sizes.
-#[derive(Clone, Copy, Debug)]
-struct Config {
-    vocab: usize,
-    layers: usize,
-    heads: usize,
-    channels: usize,
-    batch: usize,
-    seq: usize,
+const USAGE: &str = "usage: train_step [--device cpu|cuda] [--tiny] [--steps N] [--warmup N] \
+                     [--reference FILE | --no-reference]";
+
+/// What to measure, from the command line.
+struct Options {
+    device: Device,
+    tiny: bool,
+    steps: usize,
+    warmup: usize,
+    /// The PyTorch script, or `None` to time our side only.
+    reference: Option<PathBuf>,
 }
 
-/// Parameters of one block, in order: ln1 (w, b), attention (w_qkv, b_qkv, w_proj, b_proj),
-/// ln2 (w, b), MLP (w_fc, b_fc, w_out, b_out).
-const PER_BLOCK: usize = 12;
-
-struct Gpt {
-    cfg: Config,
-    /// wte, wpe, then `PER_BLOCK` per block, then ln_f (w, b).
-    params: Vec<Var>,
-}
-
-impl Gpt {
-    /// GPT-2's initialization: weights N(0, 0.02), biases 0, layer norms 1 and 0.
-    fn new(cfg: Config, device: Device) -> Gpt {
-        let mut rng = Rng::new(1337);
-        let c = cfg.channels;
-        let mut shapes: Vec<(Vec<usize>, f64)> =
-            vec![(vec![cfg.vocab, c], 0.02), (vec![cfg.seq, c], 0.02)];
-        for _ in 0..cfg.layers {
-            shapes.extend([
-                (vec![c], 1.0),
-                (vec![c], 0.0),
-                (vec![c, 3 * c], 0.02),
-                (vec![3 * c], 0.0),
-                (vec![c, c], 0.02),
-                (vec![c], 0.0),
-                (vec![c], 1.0),
-                (vec![c], 0.0),
-                (vec![c, 4 * c], 0.02),
-                (vec![4 * c], 0.0),
-                (vec![4 * c, c], 0.02),
-                (vec![c], 0.0),
-            ]);
-        }
-        shapes.extend([(vec![c], 1.0), (vec![c], 0.0)]);
-        let params = shapes
-            .into_iter()
-            .map(|(shape, v)| {
-                let t = if shape.len() == 2 {
-                    Tensor::randn(&shape, 0.0, v, DType::F32, &mut rng)
-                } else {
-                    Tensor::full(&shape, v, DType::F32)
-                };
-                Var::parameter(t.to_device(device))
-            })
-            .collect();
-        Gpt { cfg, params }
-    }
-
-    /// Mean next-token loss of `ids (B, T)` against `targets (B, T)`.
-    fn loss(&self, ids: &Tensor, targets: &Tensor) -> Var {
-        let Config {
-            batch: b,
-            seq: t,
-            channels: c,
-            heads: nh,
-            vocab: v,
-            ..
-        } = self.cfg;
-        let p = &self.params;
-        let ln = |x: &Var, i: usize| x.layer_norm(Some(&p[i]), Some(&p[i + 1]), 1e-5);
-        let linear = |x: &Var, i: usize| x.matmul(&p[i]).add(&p[i + 1]);
-        let heads = |x: &Var| x.reshape(&[b, t, nh, c / nh]).permute(&[0, 2, 1, 3]);
-        let mut x = p[0]
-            .embedding(&ids.flatten_all())
-            .reshape(&[b, t, c])
-            .add(&p[1]);
-        for layer in 0..self.cfg.layers {
-            let at = 2 + layer * PER_BLOCK;
-            let qkv = linear(&ln(&x, at), at + 2).chunk(3, -1);
-            let y = Var::attention(&heads(&qkv[0]), &heads(&qkv[1]), &heads(&qkv[2]));
-            let y = y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]);
-            x = x.add(&linear(&y, at + 4));
-            let h = linear(&ln(&x, at + 6), at + 8).gelu();
-            x = x.add(&linear(&h, at + 10));
-        }
-        let logits = ln(&x, p.len() - 2).matmul(&p[0].t());
-        logits
-            .reshape(&[b * t, v])
-            .cross_entropy(&targets.flatten_all(), None)
-    }
-}
-
-/// Parses `--name value` pairs.
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let device = Device::parse(&arg(&args, "--device").unwrap_or_else(|| "cpu".into()))
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(2)
-        });
-    let num = |name: &str, default: usize| {
-        arg(&args, name).map_or(default, |v| v.parse().expect("a number"))
-    };
-    let (vocab, layers, heads, channels) = match arg(&args, "--preset").as_deref().unwrap_or("tiny")
-    {
-        "gpt2" => (50257, 12, 12, 768),
-        _ => (512, 2, 4, 64),
-    };
-    let cfg = Config {
-        vocab,
-        layers,
-        heads,
-        channels,
-        batch: num("--batch", 4),
-        seq: num("--seq", 64),
-    };
-    let steps = num("--steps", 10);
-    if let Err(e) = Tensor::zeros(&[1], DType::F32).try_to_device(device) {
-        eprintln!("{e}");
-        std::process::exit(1);
-    }
-    eprintln!("{cfg:?} on {device}, {steps} timed steps after 2 warm-up steps");
-    let model = Gpt::new(cfg, device);
-    let mut moments: Vec<(Tensor, Tensor)> = model
-        .params
-        .iter()
-        .map(|p| (p.value().zeros_like(), p.value().zeros_like()))
-        .collect();
-    let mut rng = Rng::new(7);
-    let mut times = vec![];
-    for step in 1..=steps as u64 + 2 {
-        let tokens: Vec<u32> = (0..cfg.batch * (cfg.seq + 1))
-            .map(|_| rng.below(cfg.vocab) as u32)
-            .collect();
-        let batch = Tensor::from_vec(tokens, &[cfg.batch, cfg.seq + 1]);
-        let ids = batch.narrow(1, 0, cfg.seq).contiguous().to_device(device);
-        let targets = batch.narrow(1, 1, cfg.seq).contiguous().to_device(device);
-        let start = Instant::now();
-        let loss = model.loss(&ids, &targets);
-        loss.backward();
-        let h = AdamWStep {
-            lr: 6e-4,
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            step,
+impl Options {
+    /// Parses the flags above (and ignores the `--bench` that `cargo bench` adds).
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+        let mut o = Options {
+            device: Device::Cpu,
+            tiny: false,
+            steps: 10,
+            warmup: 2,
+            reference: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_step.py")),
         };
-        for (p, (m, v)) in model.params.iter().zip(moments.iter_mut()) {
-            let g = p.grad().expect("every parameter gets a gradient");
-            p.update(|w| w.adamw_step_(&g, m, v, &h)).unwrap();
-            p.zero_grad();
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+            let count = |v: String, least: usize| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= least)
+                    .ok_or(format!(
+                        "{flag} takes a whole number of at least {least}, not `{v}`"
+                    ))
+            };
+            match flag.as_str() {
+                "--bench" => {}
+                "--tiny" => o.tiny = true,
+                "--no-reference" => o.reference = None,
+                "--reference" => o.reference = Some(PathBuf::from(value()?)),
+                "--steps" => o.steps = count(value()?, 1)?,
+                "--warmup" => o.warmup = count(value()?, 0)?,
+                "--device" => {
+                    o.device = match value()?.as_str() {
+                        "cpu" => Device::Cpu,
+                        "cuda" => Device::Cuda(0),
+                        other => {
+                            return Err(format!("unknown device `{other}`: expected cpu or cuda"))
+                        }
+                    }
+                }
+                other => return Err(format!("unknown argument `{other}`")),
+            }
         }
-        // Reading a value waits for the device to finish the step.
-        let loss = loss.value().item();
-        model.params[model.params.len() - 1]
-            .value()
-            .sum_all()
-            .item();
+        Ok(o)
+    }
+
+    /// The device name PyTorch understands.
+    fn torch_device(&self) -> &'static str {
+        match self.device {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+        }
+    }
+}
+
+/// The measured configuration: the `gpt2` preset at batch 8 without accumulation, or (`tiny`)
+/// the same settings on a 2-layer GPT.
+fn config(tiny: bool) -> Config {
+    let gpt2 = Config {
+        batch_size: 8,
+        gradient_accumulation_steps: 1,
+        ..Config::preset("gpt2").expect("a built-in preset")
+    };
+    if !tiny {
+        return gpt2;
+    }
+    Config {
+        vocab_size: 512,
+        block_size: 64,
+        n_layer: 2,
+        n_head: 4,
+        n_embd: 64,
+        batch_size: 4,
+        ..gpt2
+    }
+}
+
+/// A short description of the model and batch, for the results row.
+fn label(cfg: &Config) -> String {
+    let model = if cfg.vocab_size == 50257 && (cfg.n_layer, cfg.n_embd) == (12, 768) {
+        "GPT-2 124M".to_string()
+    } else {
+        format!(
+            "GPT, {} layers, width {}, vocabulary {}",
+            cfg.n_layer, cfg.n_embd, cfg.vocab_size
+        )
+    };
+    format!("{model}, B={}, T={}, f32", cfg.batch_size, cfg.block_size)
+}
+
+/// One side's figures.
+struct Figures {
+    ms_per_step: f64,
+    tokens_per_s: f64,
+    first_loss: f64,
+    params: usize,
+}
+
+/// The median of `times`.
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Times `o.steps` training steps of our GPT after `o.warmup` untimed ones.
+fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
+    let mut rng = Rng::new(7);
+    let tokens: Vec<u32> = (0..1 << 20)
+        .map(|_| rng.below(cfg.vocab_size) as u32)
+        .collect();
+    let mut trainer = Trainer::new(
+        cfg.clone(),
+        TokenDataset::from_tokens(tokens),
+        None,
+        o.device,
+    )?;
+    let params = trainer.model.num_params();
+    eprintln!(
+        "llm-stack: {:.2}M parameters, batch {}, context {}, on {}",
+        params as f64 / 1e6,
+        cfg.batch_size,
+        cfg.block_size,
+        o.device
+    );
+    let batches = (0..o.warmup + o.steps)
+        .map(|_| {
+            let (x, y) = trainer
+                .train
+                .sample_batch(cfg.batch_size, cfg.block_size, &mut rng)?;
+            Ok((x.try_to_device(o.device)?, y.try_to_device(o.device)?))
+        })
+        .collect::<llm::Result<Vec<(Tensor, Tensor)>>>()?;
+    let last = trainer.model.params().pop().expect("a GPT has parameters");
+    let (mut times, mut first_loss) = (vec![], None);
+    for (i, batch) in batches.into_iter().enumerate() {
+        let start = Instant::now();
+        let s = trainer.step_on(&[batch])?;
+        // Kernels run in order on the device's one stream, so reading back the parameter that
+        // AdamW updates last waits for the whole step.
+        last.value().sum_all().item();
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        eprintln!("step {step:3} | loss {loss:.4} | {ms:8.1} ms");
-        if step > 2 {
+        first_loss.get_or_insert(s.loss);
+        eprintln!("step {:3} | loss {:.4} | {ms:8.1} ms", i + 1, s.loss);
+        if i >= o.warmup {
             times.push(ms);
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let tokens = (cfg.batch * cfg.seq) as f64;
+    let ms_per_step = median(times);
+    Ok(Figures {
+        ms_per_step,
+        tokens_per_s: (cfg.batch_size * cfg.block_size) as f64 / ms_per_step * 1e3,
+        first_loss: first_loss.expect("at least one step"),
+        params,
+    })
+}
+
+/// Runs the PyTorch script on `cfg`: its figures and `PyTorch <version>`, or `None` (with a
+/// note) when it cannot run.
+fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, String)> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut cmd = Command::new(&python);
+    cmd.arg(script)
+        .args(["--device", o.torch_device()])
+        .args(["--steps", &o.steps.to_string()])
+        .args(["--warmup", &o.warmup.to_string()])
+        .args([
+            "--config",
+            &serde_json::to_string(cfg).expect("a config serializes"),
+        ]);
+    if o.device == Device::Cpu {
+        cmd.args(["--threads", &rayon::current_num_threads().to_string()]);
+    }
+    eprintln!(
+        "running the PyTorch reference: {python} {}",
+        script.display()
+    );
+    let out = match cmd.stderr(std::process::Stdio::inherit()).output() {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            eprintln!(
+                "reference skipped: {python} {} failed ({})",
+                script.display(),
+                out.status
+            );
+            return None;
+        }
+        Err(e) => {
+            eprintln!("reference skipped: cannot run {python}: {e}");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: Value = match stdout.lines().last().map(serde_json::from_str) {
+        Some(Ok(v)) => v,
+        _ => {
+            eprintln!("reference skipped: its last line is not a JSON object: {stdout}");
+            return None;
+        }
+    };
+    let num = |k: &str| json[k].as_f64().unwrap_or(f64::NAN);
+    let figures = Figures {
+        ms_per_step: num("ms_per_step"),
+        tokens_per_s: num("tokens_per_s"),
+        first_loss: num("first_loss"),
+        params: json["params"].as_u64().unwrap_or(0) as usize,
+    };
+    Some((
+        figures,
+        format!("PyTorch {}", json["torch"].as_str().unwrap_or("?")),
+    ))
+}
+
+/// The device's name as its driver reports it, or the CPU's model name.
+fn device_name(device: Device) -> String {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => tensor::cuda::probe().map_or_else(|e| e, |info| info.name),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => "a GPU".into(),
+        Device::Cpu => std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, name)| name.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.into()),
+    }
+}
+
+fn main() {
+    let o = Options::parse(std::env::args().skip(1)).unwrap_or_else(|e| {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2)
+    });
+    let cfg = config(o.tiny);
+    let ours = ours(&cfg, &o).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
+    let theirs = o
+        .reference
+        .as_deref()
+        .and_then(|script| reference(&cfg, &o, script));
+    let name = device_name(o.device);
+    let threads = match o.device {
+        Device::Cpu => format!(", {} threads", rayon::current_num_threads()),
+        Device::Cuda(_) => String::new(),
+    };
     println!(
-        "tokens_per_s={:.1} ms_per_step={median:.2}",
-        tokens / median * 1e3
+        "{}: one training step (forward, backward, AdamW), on {name}{threads}",
+        label(&cfg)
+    );
+    println!(
+        "{:<24} {:>10} {:>12} {:>11}",
+        "", "ms/step", "tokens/s", "first loss"
+    );
+    let row = |who: &str, f: &Figures| {
+        println!(
+            "{who:<24} {:>10.2} {:>12.1} {:>11.4}",
+            f.ms_per_step, f.tokens_per_s, f.first_loss
+        )
+    };
+    row("llm-stack", &ours);
+    let Some((theirs, torch)) = theirs else {
+        return;
+    };
+    row(&torch, &theirs);
+    if theirs.params != ours.params {
+        eprintln!(
+            "error: the PyTorch model has {} parameters and ours {}, so they are not the same model",
+            theirs.params, ours.params
+        );
+        std::process::exit(1);
+    }
+    let ratio = ours.tokens_per_s / theirs.tokens_per_s;
+    println!("ratio, llm-stack / PyTorch eager tokens/s: {ratio:.2}");
+    println!(
+        "| {name} | {} | {:.0} | {:.0} | {ratio:.2} | {torch} |",
+        label(&cfg),
+        ours.tokens_per_s,
+        theirs.tokens_per_s
     );
 }

@@ -17,9 +17,11 @@ impl Bigram {
         }
     }
 
-    /// Logits `(B, T, V)` for `ids (B, T)`.
+    /// Logits `(B, T, V)` for `ids (B, T)`, which may live on any device (they are copied to
+    /// the model's).
     pub fn logits(&self, ids: &Tensor) -> Var {
-        self.table.lookup(ids)
+        self.table
+            .lookup(&ids.to_device(self.table.weight.device()))
     }
 }
 

@@ -50,6 +50,8 @@ impl Gpt {
     }
 
     /// Token plus position embeddings of `ids (B, T)` placed at positions `start..start+T`.
+    /// The ids may live on any device: they are copied to the model's (generation builds them
+    /// on the host).
     fn embed(&self, ids: &Tensor, start: usize) -> Var {
         let t = ids.dim(1);
         assert!(
@@ -58,11 +60,12 @@ impl Gpt {
             start + t,
             self.block_size
         );
+        let device = self.wte.weight.device();
         self.drop.forward(
             &self
                 .wte
-                .lookup(ids)
-                .add(&self.wpe.lookup(&positions(start, t))),
+                .lookup(&ids.to_device(device))
+                .add(&self.wpe.lookup(&positions(start, t).to_device(device))),
         )
     }
 

@@ -58,7 +58,7 @@ impl Model {
         }
     }
 
-    /// Logits `(B, T, V)` for `ids (B, T)`.
+    /// Logits `(B, T, V)` for `ids (B, T)`, on the model's device (`ids` may be anywhere).
     pub fn logits(&self, ids: &Tensor) -> Var {
         match self {
             Model::Bigram(m) => m.logits(ids),
@@ -66,9 +66,11 @@ impl Model {
         }
     }
 
-    /// Mean cross-entropy of the logits for `ids` against `targets` (both `(B, T)`).
+    /// Mean cross-entropy of the logits for `ids` against `targets` (both `(B, T)`, on any
+    /// device), on the model's device.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Var {
-        self.logits(ids).cross_entropy(targets, None)
+        let logits = self.logits(ids);
+        logits.cross_entropy(&targets.to_device(logits.device()), None)
     }
 
     /// The longest sequence the model takes (unbounded for the bigram model).
@@ -90,7 +92,8 @@ impl Model {
         }
     }
 
-    /// Logits `(B, V)` after feeding `ids (B, T_new)` on top of `state`, which is extended.
+    /// Logits `(B, V)` after feeding `ids (B, T_new)` (on any device) on top of `state`, which
+    /// is extended.
     pub fn logits_next(&self, ids: &Tensor, state: &mut DecodeState) -> Var {
         match self {
             Model::Bigram(m) => {
