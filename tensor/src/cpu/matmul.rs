@@ -11,6 +11,7 @@ use super::parallel::num_threads;
 use crate::dtype::Float;
 use crate::Layout;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Element types with a GEMM: `C = alpha A B + beta C` on strided matrices.
 pub trait Gemm: Float {
@@ -149,6 +150,54 @@ pub fn gemm<T: Gemm>(
     }
 }
 
+/// `C (m x n, row stride rsc, unit column stride) = A (m x k) B (k x n)` into uninitialized
+/// `c`, which it fills (`matrixmultiply` never reads C when `beta` is zero).
+pub fn gemm_uninit<T: Gemm>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: &mut [MaybeUninit<T>],
+    rsc: usize,
+) {
+    assert!(
+        fits(a.data.len(), m, k, a.rs, a.cs),
+        "gemm: A ({m}x{k}) out of bounds"
+    );
+    assert!(
+        fits(b.data.len(), k, n, b.rs, b.cs),
+        "gemm: B ({k}x{n}) out of bounds"
+    );
+    assert!(
+        fits(c.len(), m, n, rsc, 1),
+        "gemm: C ({m}x{n}) out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: as in `gemm`; with `beta` zero, C is only written (for `k == 0` too, with zeros),
+    // and `MaybeUninit<T>` has `T`'s layout.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            T::ONE,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
+            T::ZERO,
+            c.as_mut_ptr().cast(),
+            rsc as isize,
+            1,
+        )
+    }
+}
+
 /// Storage offset of batch `index` (row-major over `batch_shape`) in a layout whose leading
 /// dims are the batch dims.
 fn batch_offset(layout: &Layout, batch_shape: &[usize], mut index: usize) -> usize {
@@ -196,9 +245,9 @@ pub fn matmul_reference<T: Float>(a: &[T], al: &Layout, b: &[T], bl: &Layout) ->
 pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
     let (m, k, n, batch) = dims(al, bl);
     let nb: usize = batch.iter().product();
-    let mut c = vec![T::ZERO; nb * m * n];
-    if c.is_empty() || k == 0 {
-        return c;
+    let len = nb * m * n;
+    if len == 0 {
+        return vec![];
     }
     let (ra, rb) = (al.rank(), bl.rank());
     let (rsa, csa) = (al.strides()[ra - 2], al.strides()[ra - 1]);
@@ -211,7 +260,7 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
         num_threads().div_ceil(nb).min(m.div_ceil(16))
     };
     let rows_per_task = m.div_ceil(splits);
-    let run = |bi: usize, r0: usize, block: &mut [T]| {
+    let run = |bi: usize, r0: usize, block: &mut [MaybeUninit<T>]| {
         let rows = block.len() / n;
         let oa = batch_offset(al, &batch, bi) + r0 * rsa;
         let ob = batch_offset(bl, &batch, bi);
@@ -225,20 +274,28 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
             rs: rsb,
             cs: csb,
         };
-        gemm(rows, k, n, T::ONE, am, bm, T::ZERO, block, n);
+        gemm_uninit(rows, k, n, am, bm, block, n);
     };
+    // The output is never zero-filled: the blocks below tile it and `gemm_uninit` fills each.
+    let mut c = Vec::with_capacity(len);
+    let blocks = &mut c.spare_capacity_mut()[..len];
     let serial = flops * nb < (1 << 18) || num_threads() == 1;
     if serial {
-        for (bi, cb) in c.chunks_mut(m * n).enumerate() {
+        for (bi, cb) in blocks.chunks_mut(m * n).enumerate() {
             run(bi, 0, cb);
         }
     } else {
-        c.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
-            cb.par_chunks_mut(rows_per_task * n)
-                .enumerate()
-                .for_each(|(ri, block)| run(bi, ri * rows_per_task, block));
-        });
+        blocks
+            .par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(bi, cb)| {
+                cb.par_chunks_mut(rows_per_task * n)
+                    .enumerate()
+                    .for_each(|(ri, block)| run(bi, ri * rows_per_task, block));
+            });
     }
+    // SAFETY: every element of `blocks` was written above.
+    unsafe { c.set_len(len) };
     c
 }
 
@@ -266,8 +323,9 @@ mod tests {
 
     #[test]
     fn matches_reference_on_strided_and_batched_operands() {
-        let cases: [(&[usize], usize, usize, usize); 6] = [
+        let cases: [(&[usize], usize, usize, usize); 7] = [
             (&[], 1, 1, 1),
+            (&[2], 3, 0, 4),
             (&[], 7, 13, 5),
             (&[3], 17, 9, 33),
             (&[2, 3], 4, 1, 6),
