@@ -125,7 +125,8 @@ pub fn zip3_map_uninit<T: Copy, F: Fn(T, T, T) -> T>(
     }
 }
 
-/// Combines lane partials pairwise with `op`, in a fixed order.
+/// Combines lane partials pairwise with `op`, in a fixed order: a tree of `log2(LANES)` vector
+/// steps (a left-to-right fold would be a chain of `LANES` dependent scalar steps).
 #[inline(always)]
 fn combine<T: Copy>(mut acc: [T; LANES], op: impl Fn(T, T) -> T) -> T {
     let mut width = LANES;
@@ -212,17 +213,13 @@ pub fn dot<T: Float>(x: &[T], y: &[T]) -> T {
 /// `max_i x[i]` (NaN propagates; `-inf` for an empty slice).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn max<T: Float>(x: &[T]) -> T {
-    fold_lanes(x, T::NEG_INFINITY, T::max_nan)
-        .iter()
-        .fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
+    combine(fold_lanes(x, T::NEG_INFINITY, T::max_nan), T::max_nan)
 }
 
 /// `min_i x[i]` (NaN propagates; `+inf` for an empty slice).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn min<T: Float>(x: &[T]) -> T {
-    fold_lanes(x, T::INFINITY, T::min_nan)
-        .iter()
-        .fold(T::INFINITY, |m, &v| m.min_nan(v))
+    combine(fold_lanes(x, T::INFINITY, T::min_nan), T::min_nan)
 }
 
 /// `y[i] += a * x[i]`.
