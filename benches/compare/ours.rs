@@ -1,9 +1,9 @@
 //! Times every case of `benches/cases.rs` and prints one tab-separated line per case:
 //! `name  unit  rate  median_seconds_per_call`. `run.sh` joins these lines with PyTorch's.
 //!
-//! Method (the same as `torch_ops.py`): one warm-up call, one timed call to calibrate, then
-//! calls grouped so that one sample lasts at least [`SAMPLE_SECONDS`]; the median over
-//! [`SAMPLES`] samples is the time per call. Optional arguments are substrings; only cases
+//! Method (the same as `torch_ops.py`): one warm-up call, then batches of 1, 2, 4, ... calls
+//! until a batch lasts at least [`SAMPLE_SECONDS`]; then [`SAMPLES`] batches of that size, and
+//! the median of their times per call. Optional arguments are substrings; only cases
 //! whose name contains one run.
 
 #[path = "../cases.rs"]
@@ -18,20 +18,19 @@ const SAMPLE_SECONDS: f64 = 0.2;
 
 /// Median seconds per call of `call`.
 fn time_per_call(call: &mut cases::Call) -> f64 {
-    black_box(call());
-    let start = Instant::now();
-    black_box(call());
-    let once = start.elapsed().as_secs_f64();
-    let per_sample = (SAMPLE_SECONDS / once.max(1e-9)).ceil().max(1.0) as usize;
-    let mut samples: Vec<f64> = (0..SAMPLES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..per_sample {
-                black_box(call());
-            }
-            start.elapsed().as_secs_f64() / per_sample as f64
-        })
-        .collect();
+    let mut batch = |calls: usize| {
+        let start = Instant::now();
+        for _ in 0..calls {
+            black_box(call());
+        }
+        start.elapsed().as_secs_f64()
+    };
+    batch(1);
+    let mut calls = 1;
+    while batch(calls) < SAMPLE_SECONDS {
+        calls *= 2;
+    }
+    let mut samples: Vec<f64> = (0..SAMPLES).map(|_| batch(calls) / calls as f64).collect();
     samples.sort_by(f64::total_cmp);
     samples[SAMPLES / 2]
 }

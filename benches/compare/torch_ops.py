@@ -2,9 +2,9 @@
 
 Runs the cases of benches/cases.rs (same names, shapes and work counts) in f32 on the CPU and
 prints one tab-separated line per case: name, unit, rate, median seconds per call. The timing
-method is the one of benches/compare/ours.rs: one warm-up call, one timed call to calibrate,
-then calls grouped so that one sample lasts at least SAMPLE_SECONDS, and the median over
-SAMPLES samples. Threads: $TORCH_THREADS (default 2). Arguments are name filters.
+method is the one of benches/compare/ours.rs: one warm-up call, then batches of 1, 2, 4, ...
+calls until a batch lasts at least SAMPLE_SECONDS; then SAMPLES batches of that size, and the
+median of their times per call. Threads: $TORCH_THREADS (default 2). Arguments are name filters.
 """
 
 import os
@@ -98,18 +98,19 @@ def all_cases():
 
 def time_per_call(call):
     """Median seconds per call."""
-    call()
-    start = time.perf_counter()
-    call()
-    once = time.perf_counter() - start
-    per_sample = max(1, int(-(-SAMPLE_SECONDS // max(once, 1e-9))))
-    samples = []
-    for _ in range(SAMPLES):
+
+    def batch(calls):
         start = time.perf_counter()
-        for _ in range(per_sample):
+        for _ in range(calls):
             call()
-        samples.append((time.perf_counter() - start) / per_sample)
-    return sorted(samples)[SAMPLES // 2]
+        return time.perf_counter() - start
+
+    batch(1)
+    calls = 1
+    while batch(calls) < SAMPLE_SECONDS:
+        calls *= 2
+    samples = sorted(batch(calls) / calls for _ in range(SAMPLES))
+    return samples[SAMPLES // 2]
 
 
 def main():
