@@ -7,10 +7,9 @@
 //! batching and the threading: batches run on separate threads, and when there are fewer
 //! batches than threads the rows of each product are split too.
 
-use super::parallel::num_threads;
+use super::parallel::{num_threads, par_for_each};
 use crate::dtype::Float;
 use crate::Layout;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Element types with a GEMM: `C = alpha A B + beta C` on strided matrices.
@@ -285,14 +284,12 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
             run(bi, 0, cb);
         }
     } else {
-        blocks
-            .par_chunks_mut(m * n)
-            .enumerate()
-            .for_each(|(bi, cb)| {
-                cb.par_chunks_mut(rows_per_task * n)
-                    .enumerate()
-                    .for_each(|(ri, block)| run(bi, ri * rows_per_task, block));
-            });
+        let tasks = blocks.chunks_mut(m * n).enumerate().flat_map(|(bi, cb)| {
+            cb.chunks_mut(rows_per_task * n)
+                .enumerate()
+                .map(move |(ri, block)| (bi, ri * rows_per_task, block))
+        });
+        par_for_each(tasks, |(bi, r0, block)| run(bi, r0, block));
     }
     // SAFETY: every element of `blocks` was written above.
     unsafe { c.set_len(len) };
