@@ -3,9 +3,10 @@
 //! Both inputs arrive already broadcast to the output shape (size-1 and missing dims have
 //! stride 0); the output is contiguous. The fast version walks merged runs and picks a
 //! vectorized loop by the run's strides: both unit-stride (same shape), one operand fixed (a
-//! scalar or a broadcast row, e.g. adding a bias), or a general strided loop.
+//! scalar or a broadcast row, e.g. adding a bias), or a general strided loop, writing straight
+//! into the new output buffer (never zero-filled first).
 
-use super::parallel::for_each_chunk;
+use super::parallel::{collect_chunks, for_each_chunk};
 use super::simd;
 use super::strided::{offsets_reference, Strided};
 use crate::dtype::{Element, Float};
@@ -78,23 +79,25 @@ fn zip_runs<T: Float, F: Fn(T, T) -> T + Copy + Sync + Send>(
 ) -> Vec<T> {
     let plan = Strided::from_layouts([xl, yl]);
     let [sx, sy] = plan.inner_strides();
-    let mut out = vec![T::ZERO; plan.numel()];
-    for_each_chunk(&mut out, 1, 1, |first, chunk| {
-        plan.for_each_run(first, first + chunk.len(), |[bx, by], pos, len| {
-            let z = &mut chunk[pos - first..pos - first + len];
-            match (sx, sy) {
-                (1, 1) => simd::zip_map(&x[bx..bx + len], &y[by..by + len], z, f),
-                (1, 0) => simd::map_scalar(&x[bx..bx + len], y[by], z, f),
-                (0, 1) => simd::scalar_map(x[bx], &y[by..by + len], z, f),
-                _ => {
-                    for (i, zi) in z.iter_mut().enumerate() {
-                        *zi = f(x[bx + i * sx], y[by + i * sy]);
+    // SAFETY: the runs of `first..first + chunk.len()` cover the chunk, and each arm writes
+    // every element of its run.
+    unsafe {
+        collect_chunks(plan.numel(), 1, 1, |first, chunk| {
+            plan.for_each_run(first, first + chunk.len(), |[bx, by], pos, len| {
+                let z = &mut chunk[pos - first..pos - first + len];
+                match (sx, sy) {
+                    (1, 1) => simd::zip_map_uninit(&x[bx..bx + len], &y[by..by + len], z, f),
+                    (1, 0) => simd::map_scalar_uninit(&x[bx..bx + len], y[by], z, f),
+                    (0, 1) => simd::scalar_map_uninit(x[bx], &y[by..by + len], z, f),
+                    _ => {
+                        for (i, zi) in z.iter_mut().enumerate() {
+                            zi.write(f(x[bx + i * sx], y[by + i * sy]));
+                        }
                     }
                 }
-            }
-        });
-    });
-    out
+            });
+        })
+    }
 }
 
 /// `x[i] = x[i] op y[i]` in place over layouts of one shape (`y` may broadcast; `x` must not

@@ -6,10 +6,11 @@
 //! Backward, for upstream gradient `g` of the mean loss:
 //! `dlogits[n, v] = g / count * (exp(logits[n, v] - lse_n) - [v == t_n])`, zero on ignored rows.
 
-use super::parallel::for_each_chunk;
+use super::parallel::{collect_chunks, for_each_chunk};
 use super::simd;
 use super::softmax::row_logsumexp;
 use crate::dtype::Float;
+use std::mem::MaybeUninit;
 
 /// Forward result: the mean loss, the number of counted rows and each row's logsumexp.
 pub struct CrossEntropyOut<T> {
@@ -95,20 +96,26 @@ pub fn backward<T: Float>(
 ) -> Vec<T> {
     let count = targets.iter().filter(|t| t.is_some()).count();
     let scale = grad / T::from_usize(count);
-    let mut d = vec![T::ZERO; logits.len()];
-    for_each_chunk(&mut d, v, 2 * v, |first, chunk| {
-        for (r, dr) in chunk.chunks_mut(v).enumerate() {
-            let n = first + r;
-            if let Some(t) = targets[n] {
-                let l = lse[n];
-                simd::map(&logits[n * v..(n + 1) * v], dr, |x| {
-                    scale * (x - l).fast_exp()
-                });
-                dr[t] -= scale;
+    if v == 0 {
+        return vec![];
+    }
+    // SAFETY: every row of every chunk is written, by `map_uninit` or with zeros.
+    unsafe {
+        collect_chunks(logits.len(), v, 2 * v, |first, chunk| {
+            for (r, dr) in chunk.chunks_mut(v).enumerate() {
+                let n = first + r;
+                match targets[n] {
+                    Some(t) => {
+                        let l = lse[n];
+                        let row = &logits[n * v..(n + 1) * v];
+                        simd::map_uninit(row, dr, |x| scale * (x - l).fast_exp());
+                        dr[t].write(scale * (row[t] - l).fast_exp() - scale);
+                    }
+                    None => dr.fill(MaybeUninit::new(T::ZERO)),
+                }
             }
-        }
-    });
-    d
+        })
+    }
 }
 
 #[cfg(test)]

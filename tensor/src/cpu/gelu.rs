@@ -7,7 +7,7 @@
 //!
 //! Shapes: any; the backward takes `x` and `dy` of one shape (contiguous) and returns `dx`.
 
-use super::parallel::for_each_chunk;
+use super::parallel::collect_chunks;
 use super::simd;
 use crate::dtype::Float;
 
@@ -86,18 +86,16 @@ pub fn backward_reference<T: Float>(kind: Gelu, x: &[T], dy: &[T]) -> Vec<T> {
 /// `dx = dy * gelu'(x)` over contiguous slices, vectorized and threaded.
 pub fn backward<T: Float>(kind: Gelu, x: &[T], dy: &[T]) -> Vec<T> {
     assert_eq!(x.len(), dy.len(), "gelu backward: x and dy lengths differ");
-    let mut dx = vec![T::ZERO; x.len()];
-    for_each_chunk(&mut dx, 1, 16, |first, chunk| {
-        let (x, dy) = (
-            &x[first..first + chunk.len()],
-            &dy[first..first + chunk.len()],
-        );
-        match kind {
-            Gelu::Tanh => simd::zip_map(x, dy, chunk, |x, g| g * tanh_derivative(x, false)),
-            Gelu::Erf => simd::zip_map(x, dy, chunk, |x, g| g * erf_derivative(x, false)),
-        }
-    });
-    dx
+    // SAFETY: `zip_map_uninit` writes every element of the chunk.
+    unsafe {
+        collect_chunks(x.len(), 1, 16, |first, dx| {
+            let (x, dy) = (&x[first..first + dx.len()], &dy[first..first + dx.len()]);
+            match kind {
+                Gelu::Tanh => simd::zip_map_uninit(x, dy, dx, |x, g| g * tanh_derivative(x, false)),
+                Gelu::Erf => simd::zip_map_uninit(x, dy, dx, |x, g| g * erf_derivative(x, false)),
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! The column sums are accumulated per fixed block of rows and the blocks combined in order,
 //! so the result does not depend on the thread count.
 
-use super::parallel::for_each_chunk;
+use super::parallel::{collect_chunks, collect_chunks_with, for_each_chunk};
 use super::simd;
 use crate::dtype::Float;
 
@@ -52,7 +52,9 @@ pub fn forward_reference<T: Float>(
     LayerNormOut { y, mean, rstd }
 }
 
-/// Forward, vectorized per row and threaded over rows.
+/// Forward, vectorized per row and threaded over rows. Each row is read from memory once (its
+/// statistics then come from cache) and `y` is written once:
+/// `y = (x - mean) * rstd * weight + bias` in one pass, rounded in the reference's order.
 pub fn forward<T: Float>(
     x: &[T],
     c: usize,
@@ -61,29 +63,27 @@ pub fn forward<T: Float>(
     eps: f64,
 ) -> LayerNormOut<T> {
     let n = if c == 0 { 0 } else { x.len() / c };
-    let mut y = vec![T::ZERO; x.len()];
     let mut stats = vec![(T::ZERO, T::ZERO); n];
-    for_each_chunk(&mut stats, 1, 4 * c, |first, chunk| {
-        for (r, s) in chunk.iter_mut().enumerate() {
-            let row = &x[(first + r) * c..(first + r + 1) * c];
-            let m = simd::sum(row) / T::from_usize(c);
-            let var = simd::sum_map(row, |v| (v - m) * (v - m)) / T::from_usize(c);
-            *s = (m, T::ONE / (var + T::from_f64(eps)).sqrt());
-        }
-    });
-    for_each_chunk(&mut y, c, 3 * c, |first, chunk| {
-        for (r, yr) in chunk.chunks_mut(c).enumerate() {
-            let row = &x[(first + r) * c..(first + r + 1) * c];
-            let (m, rs) = stats[first + r];
-            simd::map(row, yr, |v| (v - m) * rs);
-            if let Some(w) = w {
-                simd::zip_map_inplace(yr, w, |a, b| a * b);
+    // SAFETY: every row of every chunk is written by one of the `*_uninit` loops.
+    let y = unsafe {
+        collect_chunks_with(x.len(), c, 5 * c, &mut stats, |first, chunk, st| {
+            for (r, (yr, s)) in chunk.chunks_mut(c).zip(st).enumerate() {
+                let row = &x[(first + r) * c..(first + r + 1) * c];
+                let m = simd::sum(row) / T::from_usize(c);
+                let var = simd::sum_map(row, |v| (v - m) * (v - m)) / T::from_usize(c);
+                let rs = T::ONE / (var + T::from_f64(eps)).sqrt();
+                *s = (m, rs);
+                match (w, b) {
+                    (Some(w), Some(b)) => {
+                        simd::zip3_map_uninit(row, w, b, yr, |v, w, b| (v - m) * rs * w + b)
+                    }
+                    (Some(w), None) => simd::zip_map_uninit(row, w, yr, |v, w| (v - m) * rs * w),
+                    (None, Some(b)) => simd::zip_map_uninit(row, b, yr, |v, b| (v - m) * rs + b),
+                    (None, None) => simd::map_uninit(row, yr, |v| (v - m) * rs),
+                }
             }
-            if let Some(b) = b {
-                simd::zip_map_inplace(yr, b, |a, b| a + b);
-            }
-        }
-    });
+        })
+    };
     let (mean, rstd) = stats.into_iter().unzip();
     LayerNormOut { y, mean, rstd }
 }
@@ -134,25 +134,27 @@ pub fn backward<T: Float>(
     has_bias: bool,
 ) -> LayerNormGrads<T> {
     let n = mean.len();
-    let mut dx = vec![T::ZERO; x.len()];
-    for_each_chunk(&mut dx, c, 8 * c, |first, chunk| {
-        let mut gw = vec![T::ZERO; c];
-        let mut xhat = vec![T::ZERO; c];
-        for (r, d) in chunk.chunks_mut(c).enumerate() {
-            let i = first + r;
-            let (row, g) = (&x[i * c..(i + 1) * c], &dy[i * c..(i + 1) * c]);
-            let (m, rs) = (mean[i], rstd[i]);
-            simd::map(row, &mut xhat, |v| (v - m) * rs);
-            match w {
-                Some(w) => simd::zip_map(g, w, &mut gw, |a, b| a * b),
-                None => gw.copy_from_slice(g),
+    // SAFETY: every row of every chunk is written by `zip_map_uninit`.
+    let dx = unsafe {
+        collect_chunks(x.len(), c, 8 * c, |first, chunk| {
+            let mut gw = vec![T::ZERO; c];
+            let mut xhat = vec![T::ZERO; c];
+            for (r, d) in chunk.chunks_mut(c).enumerate() {
+                let i = first + r;
+                let (row, g) = (&x[i * c..(i + 1) * c], &dy[i * c..(i + 1) * c]);
+                let (m, rs) = (mean[i], rstd[i]);
+                simd::map(row, &mut xhat, |v| (v - m) * rs);
+                match w {
+                    Some(w) => simd::zip_map(g, w, &mut gw, |a, b| a * b),
+                    None => gw.copy_from_slice(g),
+                }
+                let inv_c = T::ONE / T::from_usize(c);
+                let mg = simd::sum(&gw) * inv_c;
+                let mgx = simd::dot(&gw, &xhat) * inv_c;
+                simd::zip_map_uninit(&gw, &xhat, d, |a, b| rs * (a - mg - b * mgx));
             }
-            let inv_c = T::ONE / T::from_usize(c);
-            let mg = simd::sum(&gw) * inv_c;
-            let mgx = simd::dot(&gw, &xhat) * inv_c;
-            simd::zip_map(&gw, &xhat, d, |a, b| rs * (a - mg - b * mgx));
-        }
-    });
+        })
+    };
     // Column sums per block of rows, then blocks combined in order.
     let blocks = n.div_ceil(ROWS_PER_BLOCK);
     let want_w = w.is_some();
@@ -214,6 +216,7 @@ mod tests {
             for (wo, bo) in [
                 (Some(&w[..]), Some(&b[..])),
                 (Some(&w[..]), None),
+                (None, Some(&b[..])),
                 (None, None),
             ] {
                 let got = forward(&x, c, wo, bo, 1e-5);

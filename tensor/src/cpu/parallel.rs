@@ -4,8 +4,18 @@
 //! goes parallel only when each task gets at least [`MIN_TASK_WORK`] units of work (roughly
 //! element-operations). Chunk boundaries depend only on the problem size and the thread count,
 //! never on scheduling, so results are reproducible for a given thread count.
+//!
+//! The calling thread works on the chunks too ([`par_for_each`]). Handing a whole job to rayon
+//! from a thread outside its pool (say the program's main thread) parks that thread until a
+//! worker wakes it at the end: with the worker's own wake-up, two thread wake-ups per kernel
+//! call, which on a busy machine cost as much as a whole 100-microsecond kernel.
+//!
+//! Kernels that return a new buffer build it with [`collect_chunks`], which never zero-fills
+//! it: `vec![0.0; n]` costs a full extra write pass over the output, as much as a whole
+//! elementwise op when the data sits in cache.
 
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
+use std::sync::{Mutex, PoisonError};
 
 /// The least work (element-operations) worth handing to another thread.
 pub const MIN_TASK_WORK: usize = 1 << 15;
@@ -42,9 +52,92 @@ pub fn for_each_chunk<T: Send>(
         f(0, out);
         return;
     }
-    out.par_chunks_mut(per_chunk * item_len)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i * per_chunk, chunk));
+    par_for_each(
+        out.chunks_mut(per_chunk * item_len).enumerate(),
+        |(i, chunk)| f(i * per_chunk, chunk),
+    );
+}
+
+/// Runs `f(item)` once for every item of `items`, on up to [`num_threads`] threads: the
+/// calling thread and pool workers take items one at a time until none are left.
+pub fn par_for_each<I: Iterator + Send>(items: I, f: impl Fn(I::Item) + Sync) {
+    let items = Mutex::new(items);
+    let next = || items.lock().unwrap_or_else(PoisonError::into_inner).next();
+    let work = || {
+        while let Some(item) = next() {
+            f(item);
+        }
+    };
+    rayon::in_place_scope(|scope| {
+        for _ in 1..num_threads() {
+            scope.spawn(|_| work());
+        }
+        work();
+    });
+}
+
+/// A new vector of `len` elements, filled by `f(first_item, chunk)` over chunks of
+/// uninitialized memory exactly as [`for_each_chunk`] splits them; nothing is written before
+/// `f` runs.
+///
+/// # Safety
+/// `f` must initialize every element of every chunk it is given (a panic in `f` is fine: the
+/// buffer is then dropped unread).
+pub unsafe fn collect_chunks<T: Send>(
+    len: usize,
+    item_len: usize,
+    work_per_item: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    for_each_chunk(
+        &mut out.spare_capacity_mut()[..len],
+        item_len,
+        work_per_item,
+        f,
+    );
+    // SAFETY: the chunks cover `0..len` and the caller's `f` initialized each one.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// [`collect_chunks`] for kernels with one more result per item (say a row's statistics):
+/// `f(first_item, chunk, side_chunk)` also gets the chunk's items' elements of `side`, which
+/// holds one element per item (`len` must be a whole number of items).
+///
+/// # Safety
+/// As for [`collect_chunks`]: `f` must initialize every element of every chunk it is given.
+pub unsafe fn collect_chunks_with<T: Send, S: Send>(
+    len: usize,
+    item_len: usize,
+    work_per_item: usize,
+    side: &mut [S],
+    f: impl Fn(usize, &mut [MaybeUninit<T>], &mut [S]) + Sync + Send,
+) -> Vec<T> {
+    let item_len = item_len.max(1);
+    let items = side.len();
+    assert_eq!(
+        items * item_len,
+        len,
+        "collect_chunks_with: one side element per item"
+    );
+    let mut out = Vec::with_capacity(len);
+    let chunk = &mut out.spare_capacity_mut()[..len];
+    let per_chunk = chunk_len(items, work_per_item);
+    if per_chunk >= items {
+        f(0, chunk, side);
+    } else {
+        par_for_each(
+            chunk
+                .chunks_mut(per_chunk * item_len)
+                .zip(side.chunks_mut(per_chunk))
+                .enumerate(),
+            |(i, (c, s))| f(i * per_chunk, c, s),
+        );
+    }
+    // SAFETY: the chunks cover `0..len` and the caller's `f` initialized each one.
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// Runs `f(range)` over chunks of `0..items` (for kernels whose outputs are not one slice);
@@ -60,9 +153,9 @@ pub fn for_each_range(
         return;
     }
     let chunks = items.div_ceil(per_chunk);
-    (0..chunks)
-        .into_par_iter()
-        .for_each(|c| f(c * per_chunk..((c + 1) * per_chunk).min(items)));
+    par_for_each(0..chunks, |c| {
+        f(c * per_chunk..((c + 1) * per_chunk).min(items))
+    });
 }
 
 #[cfg(test)]
@@ -78,6 +171,52 @@ mod tests {
             }
         });
         assert!(v.iter().enumerate().all(|(i, &x)| x as usize == i));
+    }
+
+    #[test]
+    fn par_for_each_runs_every_item_once_inside_and_outside_the_pool() {
+        let run = || {
+            let hits: Vec<std::sync::atomic::AtomicU8> =
+                (0..1000).map(|_| Default::default()).collect();
+            par_for_each(hits.iter(), |h| {
+                h.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
+            hits.iter()
+                .all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1)
+        };
+        assert!(run());
+        assert!(rayon::join(run, run) == (true, true));
+    }
+
+    #[test]
+    fn collected_chunks_hold_what_f_wrote() {
+        // SAFETY: the closure writes every element of its chunk.
+        let v: Vec<u64> = unsafe {
+            collect_chunks(1_000_003, 3, 1, |first, chunk| {
+                for (i, x) in chunk.iter_mut().enumerate() {
+                    x.write((first * 3 + i) as u64);
+                }
+            })
+        };
+        assert!(v.iter().enumerate().all(|(i, &x)| x as usize == i));
+    }
+
+    #[test]
+    fn side_chunks_line_up_with_items() {
+        let mut side = vec![0usize; 10_007];
+        // SAFETY: the closure writes every element of its chunk.
+        let v: Vec<usize> = unsafe {
+            collect_chunks_with(10_007 * 5, 5, 1000, &mut side, |first, chunk, s| {
+                for (i, x) in chunk.iter_mut().enumerate() {
+                    x.write(first * 5 + i);
+                }
+                for (i, x) in s.iter_mut().enumerate() {
+                    *x = first + i;
+                }
+            })
+        };
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i));
+        assert!(side.iter().enumerate().all(|(i, &x)| x == i));
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //! a fifteen-year-old CPU and uses 512-bit registers on a new one. Closures passed in (the
 //! element math) are inlined into each clone, so they are vectorized at that clone's width.
 //!
+//! The `*_uninit` loops write into buffers that were never initialized (see
+//! [`super::parallel::collect_chunks`]); they require equal lengths and write every output.
+//!
 //! Floating-point sums are not associative, so a compiler never vectorizes `s += x[i]` by
 //! itself; [`sum`] and [`dot`] keep `LANES` independent partial sums instead, which vectorize,
 //! and combine them in a fixed order, which keeps results deterministic.
 
 use crate::dtype::Float;
 use multiversion::multiversion;
+use std::mem::MaybeUninit;
 
 /// Independent partial sums per reduction: two AVX-512 registers of f32.
 pub const LANES: usize = 32;
@@ -64,51 +68,126 @@ pub fn scalar_map<T: Copy, F: Fn(T, T) -> T>(s: T, y: &[T], z: &mut [T], f: F) {
     }
 }
 
-/// Combines lane partials pairwise, in a fixed order.
+/// `y[i] = f(x[i])` into uninitialized `y`, every element written.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn map_uninit<T: Copy, F: Fn(T) -> T>(x: &[T], y: &mut [MaybeUninit<T>], f: F) {
+    assert_eq!(x.len(), y.len(), "map_uninit: lengths differ");
+    for (a, b) in x.iter().zip(y.iter_mut()) {
+        b.write(f(*a));
+    }
+}
+
+/// `z[i] = f(x[i], y[i])` into uninitialized `z`, every element written.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn zip_map_uninit<T: Copy, F: Fn(T, T) -> T>(x: &[T], y: &[T], z: &mut [MaybeUninit<T>], f: F) {
+    assert!(
+        x.len() == z.len() && y.len() == z.len(),
+        "zip_map_uninit: lengths differ"
+    );
+    for ((a, b), c) in x.iter().zip(y).zip(z.iter_mut()) {
+        c.write(f(*a, *b));
+    }
+}
+
+/// `z[i] = f(x[i], s)` into uninitialized `z`, every element written.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn map_scalar_uninit<T: Copy, F: Fn(T, T) -> T>(x: &[T], s: T, z: &mut [MaybeUninit<T>], f: F) {
+    assert_eq!(x.len(), z.len(), "map_scalar_uninit: lengths differ");
+    for (a, c) in x.iter().zip(z.iter_mut()) {
+        c.write(f(*a, s));
+    }
+}
+
+/// `z[i] = f(s, y[i])` into uninitialized `z`, every element written.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn scalar_map_uninit<T: Copy, F: Fn(T, T) -> T>(s: T, y: &[T], z: &mut [MaybeUninit<T>], f: F) {
+    assert_eq!(y.len(), z.len(), "scalar_map_uninit: lengths differ");
+    for (b, c) in y.iter().zip(z.iter_mut()) {
+        c.write(f(s, *b));
+    }
+}
+
+/// `z[i] = f(x[i], y[i], w[i])` into uninitialized `z`, every element written.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn zip3_map_uninit<T: Copy, F: Fn(T, T, T) -> T>(
+    x: &[T],
+    y: &[T],
+    w: &[T],
+    z: &mut [MaybeUninit<T>],
+    f: F,
+) {
+    assert!(
+        x.len() == z.len() && y.len() == z.len() && w.len() == z.len(),
+        "zip3_map_uninit: lengths differ"
+    );
+    for (((a, b), c), d) in x.iter().zip(y).zip(w).zip(z.iter_mut()) {
+        d.write(f(*a, *b, *c));
+    }
+}
+
+/// Combines lane partials pairwise with `op`, in a fixed order: a tree of `log2(LANES)` vector
+/// steps (a left-to-right fold would be a chain of `LANES` dependent scalar steps).
 #[inline(always)]
-fn combine<T: Float>(mut acc: [T; LANES]) -> T {
+fn combine<T: Copy>(mut acc: [T; LANES], op: impl Fn(T, T) -> T) -> T {
     let mut width = LANES;
     while width > 1 {
         width /= 2;
         for i in 0..width {
-            acc[i] = acc[i] + acc[i + width];
+            acc[i] = op(acc[i], acc[i + width]);
         }
     }
     acc[0]
 }
 
-/// `sum_i x[i]`, with `LANES` partial sums.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
-pub fn sum<T: Float>(x: &[T]) -> T {
-    let mut acc = [T::ZERO; LANES];
+/// Folds `x` into `LANES` partials, element `i` into lane `i % LANES` with
+/// `acc = step(acc, x[i])`, every lane starting at `init`.
+#[inline(always)]
+fn fold_lanes<T: Copy>(x: &[T], init: T, step: impl Fn(T, T) -> T) -> [T; LANES] {
+    let mut acc = [init; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
     for c in chunks {
         for i in 0..LANES {
-            acc[i] += c[i];
+            acc[i] = step(acc[i], c[i]);
         }
     }
     for (i, &v) in tail.iter().enumerate() {
-        acc[i] += v;
+        acc[i] = step(acc[i], v);
     }
-    combine(acc)
+    acc
+}
+
+/// `sum_i x[i]`, with `LANES` partial sums.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn sum<T: Float>(x: &[T]) -> T {
+    combine(fold_lanes(x, T::ZERO, |a, v| a + v), |a, b| a + b)
 }
 
 /// `sum_i f(x[i])`, with `LANES` partial sums.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn sum_map<T: Float, F: Fn(T) -> T>(x: &[T], f: F) -> T {
+    combine(fold_lanes(x, T::ZERO, |a, v| a + f(v)), |a, b| a + b)
+}
+
+/// `y[i] = f(x[i])`, returning `sum_i y[i]` in one pass (the value [`sum`] of `y` would give).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+pub fn map_sum<T: Float, F: Fn(T) -> T>(x: &[T], y: &mut [T], f: F) -> T {
+    assert_eq!(x.len(), y.len(), "map_sum: lengths differ");
     let mut acc = [T::ZERO; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
+    let xs = x.chunks_exact(LANES);
+    let mut ys = y.chunks_exact_mut(LANES);
+    let xt = xs.remainder();
+    for (a, b) in xs.zip(&mut ys) {
         for i in 0..LANES {
-            acc[i] += f(c[i]);
+            b[i] = f(a[i]);
+            acc[i] += b[i];
         }
     }
-    for (i, &v) in tail.iter().enumerate() {
-        acc[i] += f(v);
+    for (i, (a, b)) in xt.iter().zip(ys.into_remainder()).enumerate() {
+        *b = f(*a);
+        acc[i] += *b;
     }
-    combine(acc)
+    combine(acc, |a, b| a + b)
 }
 
 /// `sum_i x[i] * y[i]`, with `LANES` partial sums.
@@ -128,41 +207,19 @@ pub fn dot<T: Float>(x: &[T], y: &[T]) -> T {
     for i in 0..xt.len() {
         acc[i] += xt[i] * yt[i];
     }
-    combine(acc)
+    combine(acc, |a, b| a + b)
 }
 
 /// `max_i x[i]` (NaN propagates; `-inf` for an empty slice).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn max<T: Float>(x: &[T]) -> T {
-    let mut acc = [T::NEG_INFINITY; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] = acc[i].max_nan(c[i]);
-        }
-    }
-    for (i, &v) in tail.iter().enumerate() {
-        acc[i] = acc[i].max_nan(v);
-    }
-    acc.iter().fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
+    combine(fold_lanes(x, T::NEG_INFINITY, T::max_nan), T::max_nan)
 }
 
 /// `min_i x[i]` (NaN propagates; `+inf` for an empty slice).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn min<T: Float>(x: &[T]) -> T {
-    let mut acc = [T::INFINITY; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] = acc[i].min_nan(c[i]);
-        }
-    }
-    for (i, &v) in tail.iter().enumerate() {
-        acc[i] = acc[i].min_nan(v);
-    }
-    acc.iter().fold(T::INFINITY, |m, &v| m.min_nan(v))
+    combine(fold_lanes(x, T::INFINITY, T::min_nan), T::min_nan)
 }
 
 /// `y[i] += a * x[i]`.
@@ -192,6 +249,9 @@ mod tests {
             let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             assert_eq!(max(&x), m, "max n={n}");
             assert_eq!(sum_map(&x, |v| v * v), x.iter().map(|v| v * v).sum::<f64>());
+            let mut sq = vec![0.0; n];
+            assert_eq!(map_sum(&x, &mut sq, |v| v * v), sum_map(&x, |v| v * v));
+            assert!(sq.iter().zip(&x).all(|(s, v)| *s == v * v));
         }
     }
 
@@ -213,5 +273,37 @@ mod tests {
         assert!(z.iter().enumerate().all(|(i, &v)| v == 3.0 * i as f32));
         axpy(0.5, &x, &mut z);
         assert!(z.iter().enumerate().all(|(i, &v)| v == 3.5 * i as f32));
+    }
+
+    #[test]
+    fn uninit_maps_write_every_element() {
+        let x: Vec<f32> = (0..1001).map(|i| i as f32).collect();
+        let mut out = vec![MaybeUninit::uninit(); 1001];
+        let read = |out: &[MaybeUninit<f32>]| -> Vec<f32> {
+            // SAFETY: each call before `read` wrote every element of `out`.
+            out.iter().map(|v| unsafe { v.assume_init() }).collect()
+        };
+        map_uninit(&x, &mut out, |v| v * 2.0);
+        assert!(read(&out)
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == 2.0 * i as f32));
+        zip_map_uninit(&x, &x, &mut out, |a, b| a + b);
+        assert!(read(&out)
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == 2.0 * i as f32));
+        map_scalar_uninit(&x, 1.0, &mut out, |a, b| a - b);
+        assert!(read(&out)
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == i as f32 - 1.0));
+        scalar_map_uninit(1.0, &x, &mut out, |a, b| a - b);
+        assert!(read(&out)
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == 1.0 - i as f32));
+        zip3_map_uninit(&x, &x, &x, &mut out, |a, b, c| a + b * c);
+        assert!(read(&out).iter().zip(&x).all(|(&v, &a)| v == a + a * a));
     }
 }

@@ -9,7 +9,7 @@
 //! - softmax: `dx_i = y_i (dy_i - sum_j dy_j y_j)`
 //! - log_softmax: `dx_i = dy_i - exp(y_i) sum_j dy_j`
 
-use super::parallel::for_each_chunk;
+use super::parallel::{collect_chunks, for_each_chunk};
 use super::simd;
 use crate::dtype::Float;
 
@@ -47,29 +47,33 @@ pub fn row_logsumexp<T: Float>(x: &[T]) -> T {
 }
 
 /// Softmax or log-softmax of every row of `x` (`rows * n` elements), vectorized and threaded.
+///
+/// Per row: the max; then softmax writes `e_i = exp(x_i - m)` to a scratch row while summing
+/// them, and writes `e_i / sum` to the output, so the output is written once and never read.
 pub fn forward<T: Float>(kind: Softmax, x: &[T], n: usize) -> Vec<T> {
-    let mut out = vec![T::ZERO; x.len()];
     if n == 0 {
-        return out;
+        return vec![T::ZERO; x.len()];
     }
-    for_each_chunk(&mut out, n, 8 * n, |first, chunk| {
-        for (r, y) in chunk.chunks_mut(n).enumerate() {
-            let row = &x[(first + r) * n..(first + r + 1) * n];
-            let m = simd::max(row);
-            match kind {
-                Softmax::Softmax => {
-                    simd::map(row, y, |v| (v - m).fast_exp());
-                    let inv = T::ONE / simd::sum(y);
-                    simd::map_inplace(y, |v| v * inv);
-                }
-                Softmax::LogSoftmax => {
-                    let lse = m + simd::sum_map(row, |v| (v - m).fast_exp()).ln();
-                    simd::map(row, y, |v| v - lse);
+    // SAFETY: every row of every chunk is written by `map_uninit`.
+    unsafe {
+        collect_chunks(x.len(), n, 8 * n, |first, chunk| {
+            let mut e = vec![T::ZERO; n];
+            for (r, y) in chunk.chunks_mut(n).enumerate() {
+                let row = &x[(first + r) * n..(first + r + 1) * n];
+                let m = simd::max(row);
+                match kind {
+                    Softmax::Softmax => {
+                        let inv = T::ONE / simd::map_sum(row, &mut e, |v| (v - m).fast_exp());
+                        simd::map_uninit(&e, y, |v| v * inv);
+                    }
+                    Softmax::LogSoftmax => {
+                        let lse = m + simd::sum_map(row, |v| (v - m).fast_exp()).ln();
+                        simd::map_uninit(row, y, |v| v - lse);
+                    }
                 }
             }
-        }
-    });
-    out
+        })
+    }
 }
 
 /// `logsumexp` of every row, threaded.
@@ -104,26 +108,27 @@ pub fn backward_reference<T: Float>(kind: Softmax, y: &[T], dy: &[T], n: usize) 
 
 /// Backward of [`forward`] from its output `y` and upstream `dy`, vectorized and threaded.
 pub fn backward<T: Float>(kind: Softmax, y: &[T], dy: &[T], n: usize) -> Vec<T> {
-    let mut dx = vec![T::ZERO; y.len()];
     if n == 0 {
-        return dx;
+        return vec![T::ZERO; y.len()];
     }
-    for_each_chunk(&mut dx, n, 6 * n, |first, chunk| {
-        for (r, d) in chunk.chunks_mut(n).enumerate() {
-            let (yr, gr) = (&y[(first + r) * n..][..n], &dy[(first + r) * n..][..n]);
-            match kind {
-                Softmax::Softmax => {
-                    let s = simd::dot(yr, gr);
-                    simd::zip_map(yr, gr, d, |a, b| a * (b - s));
-                }
-                Softmax::LogSoftmax => {
-                    let s = simd::sum(gr);
-                    simd::zip_map(yr, gr, d, |a, b| b - a.fast_exp() * s);
+    // SAFETY: every row of every chunk is written by `zip_map_uninit`.
+    unsafe {
+        collect_chunks(y.len(), n, 6 * n, |first, chunk| {
+            for (r, d) in chunk.chunks_mut(n).enumerate() {
+                let (yr, gr) = (&y[(first + r) * n..][..n], &dy[(first + r) * n..][..n]);
+                match kind {
+                    Softmax::Softmax => {
+                        let s = simd::dot(yr, gr);
+                        simd::zip_map_uninit(yr, gr, d, |a, b| a * (b - s));
+                    }
+                    Softmax::LogSoftmax => {
+                        let s = simd::sum(gr);
+                        simd::zip_map_uninit(yr, gr, d, |a, b| b - a.fast_exp() * s);
+                    }
                 }
             }
-        }
-    });
-    dx
+        })
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,13 @@
 
 use super::copy::contiguous;
 use super::gelu;
-use super::parallel::for_each_chunk;
+use super::parallel::collect_chunks;
 use super::simd;
 use super::strided::offsets_reference;
 use crate::dtype::Float;
 use crate::op::UnaryOp;
 use crate::Layout;
+use std::mem::MaybeUninit;
 
 /// The exact scalar definition of each op.
 pub fn apply_reference<T: Float>(op: UnaryOp, x: T) -> T {
@@ -86,42 +87,43 @@ pub fn unary<T: Float>(op: UnaryOp, src: &[T], layout: &Layout) -> Vec<T> {
             &gathered[..]
         }
     };
-    let mut out = vec![T::ZERO; x.len()];
-    for_each_chunk(&mut out, 1, cost(op), |first, chunk| {
-        apply_slice(op, &x[first..first + chunk.len()], chunk);
-    });
-    out
+    // SAFETY: `apply_slice` writes every element of `y`.
+    unsafe {
+        collect_chunks(x.len(), 1, cost(op), |first, y| {
+            apply_slice(op, &x[first..first + y.len()], y)
+        })
+    }
 }
 
-/// One vectorized loop per op over contiguous slices.
-fn apply_slice<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
+/// One vectorized loop per op over contiguous slices, writing every element of `y`.
+fn apply_slice<T: Float>(op: UnaryOp, x: &[T], y: &mut [MaybeUninit<T>]) {
     match op {
-        UnaryOp::Neg => simd::map(x, y, |v| -v),
-        UnaryOp::Exp => simd::map(x, y, T::fast_exp),
-        UnaryOp::Log => simd::map(x, y, T::ln),
-        UnaryOp::Sqrt => simd::map(x, y, T::sqrt),
-        UnaryOp::Rsqrt => simd::map(x, y, |v| T::ONE / v.sqrt()),
-        UnaryOp::Tanh => simd::map(x, y, T::fast_tanh),
-        UnaryOp::Sigmoid => simd::map(x, y, |v| T::ONE / (T::ONE + (-v).fast_exp())),
-        UnaryOp::Relu => simd::map(x, y, relu),
-        UnaryOp::GeluTanh => simd::map(x, y, gelu::tanh_fast),
-        UnaryOp::GeluErf => simd::map(x, y, gelu::erf_fast),
-        UnaryOp::Sin => simd::map(x, y, T::sin),
-        UnaryOp::Cos => simd::map(x, y, T::cos),
-        UnaryOp::Abs => simd::map(x, y, T::abs),
-        UnaryOp::Square => simd::map(x, y, |v| v * v),
-        UnaryOp::Recip => simd::map(x, y, |v| T::ONE / v),
+        UnaryOp::Neg => simd::map_uninit(x, y, |v| -v),
+        UnaryOp::Exp => simd::map_uninit(x, y, T::fast_exp),
+        UnaryOp::Log => simd::map_uninit(x, y, T::ln),
+        UnaryOp::Sqrt => simd::map_uninit(x, y, T::sqrt),
+        UnaryOp::Rsqrt => simd::map_uninit(x, y, |v| T::ONE / v.sqrt()),
+        UnaryOp::Tanh => simd::map_uninit(x, y, T::fast_tanh),
+        UnaryOp::Sigmoid => simd::map_uninit(x, y, |v| T::ONE / (T::ONE + (-v).fast_exp())),
+        UnaryOp::Relu => simd::map_uninit(x, y, relu),
+        UnaryOp::GeluTanh => simd::map_uninit(x, y, gelu::tanh_fast),
+        UnaryOp::GeluErf => simd::map_uninit(x, y, gelu::erf_fast),
+        UnaryOp::Sin => simd::map_uninit(x, y, T::sin),
+        UnaryOp::Cos => simd::map_uninit(x, y, T::cos),
+        UnaryOp::Abs => simd::map_uninit(x, y, T::abs),
+        UnaryOp::Square => simd::map_uninit(x, y, |v| v * v),
+        UnaryOp::Recip => simd::map_uninit(x, y, |v| T::ONE / v),
         UnaryOp::Clamp(lo, hi) => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            simd::map(x, y, |v| clamp(v, lo, hi))
+            simd::map_uninit(x, y, |v| clamp(v, lo, hi))
         }
         UnaryOp::Powf(e) => {
             let e = T::from_f64(e);
-            simd::map(x, y, |v| v.powf(e))
+            simd::map_uninit(x, y, |v| v.powf(e))
         }
         UnaryOp::Affine { mul, add } => {
             let (m, a) = (T::from_f64(mul), T::from_f64(add));
-            simd::map(x, y, |v| v * m + a)
+            simd::map_uninit(x, y, |v| v * m + a)
         }
     }
 }
