@@ -3,10 +3,12 @@
 //! `C[b] (M,N) = A[b] (M,K) @ B[b] (K,N)`, `C[b][i][j] = sum_k A[b][i][k] B[b][k][j]`, for every
 //! batch index `b` of the (already broadcast) batch dims. Operands may have any strides, so a
 //! transposed view multiplies without a copy and a broadcast batch dim (stride 0) reuses one
-//! matrix. The product itself is `matrixmultiply`'s packed, vectorized GEMM; this file adds the
-//! batching and the threading: batches run on separate threads, and when there are fewer
-//! batches than threads the rows of each product are split too.
+//! matrix. The product itself is a packed, vectorized GEMM: our own for f32 ([`super::gemm`],
+//! which also spreads one large product over threads), `matrixmultiply`'s for f64. This file
+//! adds the batching and the threading: batches run on separate threads, and when there are
+//! fewer batches than threads an f64 product's rows are split too.
 
+use super::gemm;
 use super::parallel::num_threads;
 use crate::dtype::Float;
 use crate::Layout;
@@ -14,6 +16,10 @@ use rayon::prelude::*;
 
 /// Element types with a GEMM: `C = alpha A B + beta C` on strided matrices.
 pub trait Gemm: Float {
+    /// True when `gemm_raw` itself splits a large product across rayon's threads, so callers
+    /// should hand it whole.
+    const THREADED: bool = false;
+
     /// # Safety
     /// Every index `i * rs + j * cs` of each operand (for `i`, `j` within its `m`, `k`, `n`
     /// extents) must be in bounds of the memory behind its pointer, and `c` must not alias `a`
@@ -38,6 +44,8 @@ pub trait Gemm: Float {
 }
 
 impl Gemm for f32 {
+    const THREADED: bool = true;
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,
@@ -54,9 +62,27 @@ impl Gemm for f32 {
         rsc: isize,
         csc: isize,
     ) {
-        // SAFETY: forwarded from this function's contract.
+        if csc != 1 {
+            // SAFETY: forwarded from this function's contract.
+            return unsafe {
+                matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+            };
+        }
+        let view = |ptr, rs, cs| gemm::MatRef { ptr, rs, cs };
+        let (a, b) = (view(a, rsa, csa), view(b, rsb, csb));
+        let c = gemm::MatMut { ptr: c, rs: rsc };
+        // SAFETY: forwarded from this function's contract (C has unit column stride).
         unsafe {
-            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+            gemm::sgemm_raw(gemm::Product {
+                m,
+                k,
+                n,
+                alpha,
+                a,
+                b,
+                beta,
+                c,
+            })
         }
     }
 }
@@ -99,7 +125,7 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 }
 
 /// `C (m x n, row stride rsc, unit column stride) = alpha A (m x k) B (k x n) + beta C`, with
-/// bounds checked once per call (the inner loops are `matrixmultiply`'s).
+/// bounds checked once per call (the inner loops are the packed GEMM's, see [`Gemm`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<T: Gemm>(
     m: usize,
@@ -205,7 +231,7 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
     let (rsb, csb) = (bl.strides()[rb - 2], bl.strides()[rb - 1]);
     // Split each product's rows when there are fewer batches than threads and enough work.
     let flops = 2 * m * n * k;
-    let splits = if nb >= num_threads() || flops < (1 << 20) {
+    let splits = if T::THREADED || nb >= num_threads() || flops < (1 << 20) {
         1
     } else {
         num_threads().div_ceil(nb).min(m.div_ceil(16))
