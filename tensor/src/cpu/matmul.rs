@@ -13,6 +13,7 @@ use super::parallel::num_threads;
 use crate::dtype::Float;
 use crate::Layout;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Element types with a GEMM: `C = alpha A B + beta C` on strided matrices.
 pub trait Gemm: Float {
@@ -20,6 +21,8 @@ pub trait Gemm: Float {
     /// should hand it whole.
     const THREADED: bool = false;
 
+    /// With `beta == 0`, `c` is only written, so it may point to uninitialized memory.
+    ///
     /// # Safety
     /// Every index `i * rs + j * cs` of each operand (for `i`, `j` within its `m`, `k`, `n`
     /// extents) must be in bounds of the memory behind its pointer, and `c` must not alias `a`
@@ -175,6 +178,43 @@ pub fn gemm<T: Gemm>(
     }
 }
 
+/// `C (m x n, row stride rsc) = A (m x k) B (k x n)` into uninitialized memory, which the
+/// product only writes (beta = 0); every element of C is initialized when it returns.
+fn gemm_uninit<T: Gemm>(
+    (m, k, n): (usize, usize, usize),
+    a: Mat<T>,
+    b: Mat<T>,
+    c: &mut [MaybeUninit<T>],
+    rsc: usize,
+) {
+    assert!(fits(a.data.len(), m, k, a.rs, a.cs));
+    assert!(fits(b.data.len(), k, n, b.rs, b.cs));
+    assert!(fits(c.len(), m, n, rsc, 1));
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts put every addressed element in bounds; C is a `&mut` borrow, so it
+    // cannot alias A or B; with beta = 0 the GEMM writes C without reading it.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            T::ONE,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
+            T::ZERO,
+            c.as_mut_ptr().cast(),
+            rsc as isize,
+            1,
+        )
+    }
+}
+
 /// Storage offset of batch `index` (row-major over `batch_shape`) in a layout whose leading
 /// dims are the batch dims.
 fn batch_offset(layout: &Layout, batch_shape: &[usize], mut index: usize) -> usize {
@@ -222,10 +262,12 @@ pub fn matmul_reference<T: Float>(a: &[T], al: &Layout, b: &[T], bl: &Layout) ->
 pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
     let (m, k, n, batch) = dims(al, bl);
     let nb: usize = batch.iter().product();
-    let mut c = vec![T::ZERO; nb * m * n];
-    if c.is_empty() || k == 0 {
-        return c;
+    let len = nb * m * n;
+    if len == 0 || k == 0 {
+        return vec![T::ZERO; len];
     }
+    // The output is written once by the products, so it is not zero-filled first.
+    let mut c = Vec::with_capacity(len);
     let (ra, rb) = (al.rank(), bl.rank());
     let (rsa, csa) = (al.strides()[ra - 2], al.strides()[ra - 1]);
     let (rsb, csb) = (bl.strides()[rb - 2], bl.strides()[rb - 1]);
@@ -237,7 +279,7 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
         num_threads().div_ceil(nb).min(m.div_ceil(16))
     };
     let rows_per_task = m.div_ceil(splits);
-    let run = |bi: usize, r0: usize, block: &mut [T]| {
+    let run = |bi: usize, r0: usize, block: &mut [MaybeUninit<T>]| {
         let rows = block.len() / n;
         let oa = batch_offset(al, &batch, bi) + r0 * rsa;
         let ob = batch_offset(bl, &batch, bi);
@@ -251,20 +293,23 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
             rs: rsb,
             cs: csb,
         };
-        gemm(rows, k, n, T::ONE, am, bm, T::ZERO, block, n);
+        gemm_uninit((rows, k, n), am, bm, block, n);
     };
+    let out = &mut c.spare_capacity_mut()[..len];
     let serial = flops * nb < (1 << 18) || num_threads() == 1;
     if serial {
-        for (bi, cb) in c.chunks_mut(m * n).enumerate() {
+        for (bi, cb) in out.chunks_mut(m * n).enumerate() {
             run(bi, 0, cb);
         }
     } else {
-        c.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
             cb.par_chunks_mut(rows_per_task * n)
                 .enumerate()
                 .for_each(|(ri, block)| run(bi, ri * rows_per_task, block));
         });
     }
+    // SAFETY: the products wrote all `len` elements (every row block of every batch).
+    unsafe { c.set_len(len) };
     c
 }
 
