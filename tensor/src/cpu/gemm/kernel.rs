@@ -42,7 +42,8 @@ pub struct Kernel {
     pub nr: usize,
     /// Rows of A packed at once (a multiple of `mr`): the A block stays in L2.
     pub mc: usize,
-    /// Depth of a packed block: a `kc x nr` B panel stays in L1.
+    /// Greatest depth of a packed block (K is cut into equal blocks of at most this): a
+    /// `kc x nr` B panel stays in L1 or, on cores with a fast L2, in L2.
     pub kc: usize,
     /// Columns of B packed at once (a multiple of `nr`): the B block stays in L3.
     pub nc: usize,

@@ -32,9 +32,9 @@
 //! [`kernel_avx2`], [`kernel_generic`]) hold an `MR x NR` tile of C in registers; [`kernel`]
 //! picks the fastest one the CPU supports, once.
 //!
-//! Threads: a large product's C is cut into rectangles, along the rows or the columns,
-//! whichever makes the threads pack less of A and B twice; each rectangle runs the five loops
-//! on its own, so one call needs one parallel region and no barrier:
+//! Threads: a large product's C is cut into bands (one to four per thread), along the rows or
+//! the columns, whichever makes the tasks pack less of A and B twice; each band runs the five
+//! loops on its own, so one call needs one parallel region and no barrier:
 //!
 //! ```text
 //!   C split by rows (M >= N)      C split by columns (N > M)
@@ -84,6 +84,10 @@ pub enum Threads {
 
 /// Products below this many flops (`2 m n k`) stay on one thread: waking another costs more.
 const PARALLEL_FLOPS: usize = 1 << 21;
+
+/// Flops per task above which a product gets more tasks than threads (up to four per thread),
+/// so a thread slowed down by other work on its core can be helped by the others.
+const TASK_FLOPS: usize = 1 << 26;
 
 /// A writable row-major matrix: element `(i, j)` lives at `ptr + i * rs + j`.
 #[derive(Clone, Copy, Debug)]
@@ -209,11 +213,15 @@ pub unsafe fn gemm_with(kernel: &Kernel, threads: Threads, p: Product) {
         // SAFETY: forwarded from this function's contract.
         return unsafe { scale(p) };
     }
-    let threads = match threads {
-        Threads::Auto if 2 * p.m * p.n * p.k >= PARALLEL_FLOPS => num_threads(),
+    let flops = 2 * p.m * p.n * p.k;
+    let tasks = match threads {
+        Threads::Auto if flops >= PARALLEL_FLOPS => {
+            let threads = num_threads();
+            threads * (flops / (threads * TASK_FLOPS)).clamp(1, 4)
+        }
         _ => 1,
     };
-    let split = Split::new(kernel, threads, p.m, p.n);
+    let split = Split::new(kernel, tasks, p.m, p.n);
     if split.tasks() == 1 {
         // SAFETY: forwarded from this function's contract.
         return unsafe { sequential(kernel, p) };
@@ -244,16 +252,16 @@ struct Split {
 }
 
 impl Split {
-    /// One rectangle per thread, cut along the rows or the columns: splitting the rows makes
+    /// About `tasks` rectangles, cut along the rows or the columns: splitting the rows makes
     /// every task pack all of B (`k n` each), splitting the columns all of A (`m k` each), so
     /// the cheaper cut is along the longer side.
-    fn new(kernel: &Kernel, threads: usize, m: usize, n: usize) -> Split {
+    fn new(kernel: &Kernel, tasks: usize, m: usize, n: usize) -> Split {
         let (mr, nr) = (kernel.mr, kernel.nr);
         let (tiles_m, tiles_n) = (m.div_ceil(mr), n.div_ceil(nr));
         let (tm, tn) = if m >= n {
-            (threads.min(tiles_m), 1)
+            (tasks.min(tiles_m), 1)
         } else {
-            (1, threads.min(tiles_n))
+            (1, tasks.min(tiles_n))
         };
         Split {
             tm,
@@ -289,15 +297,16 @@ impl Split {
 /// As [`gemm_with`].
 unsafe fn sequential(kernel: &Kernel, p: Product) {
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let kc_max = p.k.min(kernel.kc);
+    // Depth blocks of equal size, at most KC: no thin last block.
+    let kc_max = p.k.div_ceil(p.k.div_ceil(kernel.kc));
     let b_len = kc_max * p.n.min(kernel.nc).next_multiple_of(nr);
     let a_len = kc_max * p.m.min(kernel.mc).next_multiple_of(mr);
     with_buffer(&PACKED_B, b_len, |bpack| {
         with_buffer(&PACKED_A, a_len, |apack| {
             for jc in (0..p.n).step_by(kernel.nc) {
                 let nc = kernel.nc.min(p.n - jc);
-                for pc in (0..p.k).step_by(kernel.kc) {
-                    let kc = kernel.kc.min(p.k - pc);
+                for pc in (0..p.k).step_by(kc_max) {
+                    let kc = kc_max.min(p.k - pc);
                     let bpack = &mut bpack[..nc.next_multiple_of(nr) * kc];
                     let beta = if pc == 0 { p.beta } else { 1.0 };
                     // SAFETY: `pc < k` and `jc < n`, so B^T's rows `jc..jc + nc` (B's

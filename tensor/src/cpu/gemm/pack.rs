@@ -96,11 +96,16 @@ pub unsafe fn pack_with<const W: usize>(
             // SAFETY: each of the `h` rows has `depth` contiguous readable elements.
             unsafe { transpose(s, h, depth, out) };
         } else if s.rs == 1 {
-            // Each source column is contiguous over `i`: one copy per `p`.
+            // Each source column is contiguous over `i`: one copy per `p` (of a constant
+            // length for whole panels, which compiles to a few vector moves).
             for (p, dst) in out.chunks_exact_mut(W).enumerate() {
                 // SAFETY: column `p` has `h` contiguous readable elements from row `r0`.
                 let col = unsafe { std::slice::from_raw_parts(s.ptr.offset(p as isize * s.cs), h) };
-                dst[..h].copy_from_slice(col);
+                if h == W {
+                    dst.copy_from_slice(&col[..W]);
+                } else {
+                    dst[..h].copy_from_slice(col);
+                }
             }
         } else {
             for (p, dst) in out.chunks_exact_mut(W).enumerate() {

@@ -40,6 +40,7 @@ pub unsafe fn transpose<const W: usize>(src: MatRef, h: usize, depth: usize, pan
 }
 
 /// Transposes eight rows of eight floats: lane `j` of output `i` is lane `i` of input `j`.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     // Interleave pairs of rows: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], ...
@@ -74,6 +75,7 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 }
 
 /// Stores the first `dst.len() <= 8` lanes of `v` into `dst`.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn store(dst: &mut [f32], v: __m256) {
     match dst.len() {
