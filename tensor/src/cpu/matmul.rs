@@ -3,10 +3,12 @@
 //! `C[b] (M,N) = A[b] (M,K) @ B[b] (K,N)`, `C[b][i][j] = sum_k A[b][i][k] B[b][k][j]`, for every
 //! batch index `b` of the (already broadcast) batch dims. Operands may have any strides, so a
 //! transposed view multiplies without a copy and a broadcast batch dim (stride 0) reuses one
-//! matrix. The product itself is `matrixmultiply`'s packed, vectorized GEMM; this file adds the
-//! batching and the threading: batches run on separate threads, and when there are fewer
-//! batches than threads the rows of each product are split too.
+//! matrix. The product itself is a packed, vectorized GEMM: our own for f32 ([`super::gemm`],
+//! which also spreads one large product over threads), `matrixmultiply`'s for f64. This file
+//! adds the batching and the threading: batches run on separate threads, and when there are
+//! fewer batches than threads an f64 product's rows are split too.
 
+use super::gemm;
 use super::parallel::{num_threads, par_for_each};
 use crate::dtype::Float;
 use crate::Layout;
@@ -14,6 +16,12 @@ use std::mem::MaybeUninit;
 
 /// Element types with a GEMM: `C = alpha A B + beta C` on strided matrices.
 pub trait Gemm: Float {
+    /// True when `gemm_raw` itself splits a large product across rayon's threads, so callers
+    /// should hand it whole.
+    const THREADED: bool = false;
+
+    /// With `beta == 0`, `c` is only written, so it may point to uninitialized memory.
+    ///
     /// # Safety
     /// Every index `i * rs + j * cs` of each operand (for `i`, `j` within its `m`, `k`, `n`
     /// extents) must be in bounds of the memory behind its pointer, and `c` must not alias `a`
@@ -38,6 +46,8 @@ pub trait Gemm: Float {
 }
 
 impl Gemm for f32 {
+    const THREADED: bool = true;
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,
@@ -54,9 +64,27 @@ impl Gemm for f32 {
         rsc: isize,
         csc: isize,
     ) {
-        // SAFETY: forwarded from this function's contract.
+        if csc != 1 {
+            // SAFETY: forwarded from this function's contract.
+            return unsafe {
+                matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+            };
+        }
+        let view = |ptr, rs, cs| gemm::MatRef { ptr, rs, cs };
+        let (a, b) = (view(a, rsa, csa), view(b, rsb, csb));
+        let c = gemm::MatMut { ptr: c, rs: rsc };
+        // SAFETY: forwarded from this function's contract (C has unit column stride).
         unsafe {
-            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+            gemm::sgemm_raw(gemm::Product {
+                m,
+                k,
+                n,
+                alpha,
+                a,
+                b,
+                beta,
+                c,
+            })
         }
     }
 }
@@ -99,7 +127,7 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 }
 
 /// `C (m x n, row stride rsc, unit column stride) = alpha A (m x k) B (k x n) + beta C`, with
-/// bounds checked once per call (the inner loops are `matrixmultiply`'s).
+/// bounds checked once per call (the inner loops are the packed GEMM's, see [`Gemm`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<T: Gemm>(
     m: usize,
@@ -149,34 +177,23 @@ pub fn gemm<T: Gemm>(
     }
 }
 
-/// `C (m x n, row stride rsc, unit column stride) = A (m x k) B (k x n)` into uninitialized
-/// `c`, which it fills (`matrixmultiply` never reads C when `beta` is zero).
-pub fn gemm_uninit<T: Gemm>(
-    m: usize,
-    k: usize,
-    n: usize,
+/// `C (m x n, row stride rsc) = A (m x k) B (k x n)` into uninitialized memory, which the
+/// product only writes (beta = 0); every element of C is initialized when it returns.
+fn gemm_uninit<T: Gemm>(
+    (m, k, n): (usize, usize, usize),
     a: Mat<T>,
     b: Mat<T>,
     c: &mut [MaybeUninit<T>],
     rsc: usize,
 ) {
-    assert!(
-        fits(a.data.len(), m, k, a.rs, a.cs),
-        "gemm: A ({m}x{k}) out of bounds"
-    );
-    assert!(
-        fits(b.data.len(), k, n, b.rs, b.cs),
-        "gemm: B ({k}x{n}) out of bounds"
-    );
-    assert!(
-        fits(c.len(), m, n, rsc, 1),
-        "gemm: C ({m}x{n}) out of bounds"
-    );
+    assert!(fits(a.data.len(), m, k, a.rs, a.cs));
+    assert!(fits(b.data.len(), k, n, b.rs, b.cs));
+    assert!(fits(c.len(), m, n, rsc, 1));
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: as in `gemm`; with `beta` zero, C is only written (for `k == 0` too, with zeros),
-    // and `MaybeUninit<T>` has `T`'s layout.
+    // SAFETY: the asserts put every addressed element in bounds; C is a `&mut` borrow, so it
+    // cannot alias A or B; with beta = 0 the GEMM writes C without reading it.
     unsafe {
         T::gemm_raw(
             m,
@@ -195,48 +212,6 @@ pub fn gemm_uninit<T: Gemm>(
             1,
         )
     }
-}
-
-/// Largest A block (in bytes) copied column-major before its product. Measured on a Zen 4
-/// core: a 64 KiB block (attention's `q @ k^T`, `256 x 64`) gains 20%; a 256 KiB block read
-/// from memory (`probs @ v`, `256 x 256`) loses 20%, its transpose then waiting on memory.
-const TRANSPOSE_MAX_BYTES: usize = 64 << 10;
-
-/// The row-major `rows x k` operand `a` (unit column stride) copied column-major: element
-/// `(i, p)` at `p * rows + i`.
-///
-/// `matrixmultiply` packs a column-major A with plain copies, but any other layout element by
-/// element (with AVX-512, through gather instructions, which are slow on AMD's Zen 4). For a
-/// row-major A that packing costs about as much as the product when N is small (attention's
-/// `probs @ v`, N = head size). Transposing tile by tile through a small buffer, reading and
-/// writing whole cache lines, is cheaper while the block sits in cache (see
-/// [`TRANSPOSE_MAX_BYTES`]).
-fn column_major<T: Float>(a: &[T], rs: usize, rows: usize, k: usize) -> Vec<T> {
-    const TILE: usize = 16;
-    assert!(fits(a.len(), rows, k, rs, 1), "gemm: A out of bounds");
-    let mut out = Vec::with_capacity(rows * k);
-    let dst = &mut out.spare_capacity_mut()[..rows * k];
-    let mut tile = [[T::ZERO; TILE]; TILE];
-    for i0 in (0..rows).step_by(TILE) {
-        for p0 in (0..k).step_by(TILE) {
-            let (ni, np) = (TILE.min(rows - i0), TILE.min(k - p0));
-            for i in 0..ni {
-                let row = &a[(i0 + i) * rs + p0..][..np];
-                for p in 0..np {
-                    tile[p][i] = row[p];
-                }
-            }
-            for p in 0..np {
-                let column = &mut dst[(p0 + p) * rows + i0..][..ni];
-                for (d, &v) in column.iter_mut().zip(&tile[p]) {
-                    d.write(v);
-                }
-            }
-        }
-    }
-    // SAFETY: the tiles cover every `(i, p)`, so every element was written.
-    unsafe { out.set_len(rows * k) };
-    out
 }
 
 /// Storage offset of batch `index` (row-major over `batch_shape`) in a layout whose leading
@@ -287,15 +262,17 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
     let (m, k, n, batch) = dims(al, bl);
     let nb: usize = batch.iter().product();
     let len = nb * m * n;
-    if len == 0 {
-        return vec![];
+    if len == 0 || k == 0 {
+        return vec![T::ZERO; len];
     }
+    // The output is written once by the products, so it is not zero-filled first.
+    let mut c = Vec::with_capacity(len);
     let (ra, rb) = (al.rank(), bl.rank());
     let (rsa, csa) = (al.strides()[ra - 2], al.strides()[ra - 1]);
     let (rsb, csb) = (bl.strides()[rb - 2], bl.strides()[rb - 1]);
     // Split each product's rows when there are fewer batches than threads and enough work.
     let flops = 2 * m * n * k;
-    let splits = if nb >= num_threads() || flops < (1 << 20) {
+    let splits = if T::THREADED || nb >= num_threads() || flops < (1 << 20) {
         1
     } else {
         num_threads().div_ceil(nb).min(m.div_ceil(16))
@@ -315,36 +292,23 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
             rs: rsb,
             cs: csb,
         };
-        let a_bytes = rows * k * std::mem::size_of::<T>();
-        if csa == 1 && rsa != 1 && rows > 1 && a_bytes <= TRANSPOSE_MAX_BYTES {
-            let at = column_major(am.data, rsa, rows, k);
-            let am = Mat {
-                data: &at,
-                rs: 1,
-                cs: rows,
-            };
-            gemm_uninit(rows, k, n, am, bm, block, n);
-        } else {
-            gemm_uninit(rows, k, n, am, bm, block, n);
-        }
+        gemm_uninit((rows, k, n), am, bm, block, n);
     };
-    // The output is never zero-filled: the blocks below tile it and `gemm_uninit` fills each.
-    let mut c = Vec::with_capacity(len);
-    let blocks = &mut c.spare_capacity_mut()[..len];
+    let out = &mut c.spare_capacity_mut()[..len];
     let serial = flops * nb < (1 << 18) || num_threads() == 1;
     if serial {
-        for (bi, cb) in blocks.chunks_mut(m * n).enumerate() {
+        for (bi, cb) in out.chunks_mut(m * n).enumerate() {
             run(bi, 0, cb);
         }
     } else {
-        let tasks = blocks.chunks_mut(m * n).enumerate().flat_map(|(bi, cb)| {
+        let tasks = out.chunks_mut(m * n).enumerate().flat_map(|(bi, cb)| {
             cb.chunks_mut(rows_per_task * n)
                 .enumerate()
                 .map(move |(ri, block)| (bi, ri * rows_per_task, block))
         });
         par_for_each(tasks, |(bi, r0, block)| run(bi, r0, block));
     }
-    // SAFETY: every element of `blocks` was written above.
+    // SAFETY: the products wrote all `len` elements (every row block of every batch).
     unsafe { c.set_len(len) };
     c
 }
@@ -373,9 +337,8 @@ mod tests {
 
     #[test]
     fn matches_reference_on_strided_and_batched_operands() {
-        let cases: [(&[usize], usize, usize, usize); 7] = [
+        let cases: [(&[usize], usize, usize, usize); 6] = [
             (&[], 1, 1, 1),
-            (&[2], 3, 0, 4),
             (&[], 7, 13, 5),
             (&[3], 17, 9, 33),
             (&[2, 3], 4, 1, 6),

@@ -13,6 +13,7 @@ pub mod binary;
 pub mod copy;
 pub mod cross_entropy;
 pub mod gelu;
+pub mod gemm;
 pub mod index;
 pub mod layer_norm;
 pub mod math;
