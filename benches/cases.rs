@@ -2,12 +2,14 @@
 //! side-by-side comparison with PyTorch (`compare/`), whose `torch_ops.py` defines the same cases
 //! under the same names.
 //!
-//! Every case runs in f32 on contiguous inputs through the public [`Tensor`] API, output
-//! allocation included. Its `work` is what one call does: floating-point operations for
-//! products (`2 M K N` per matrix), or bytes read plus bytes written for the memory-bound
-//! kernels (4 per element).
+//! Every case runs in f32 on contiguous inputs through the public [`Tensor`] API (the `mlp` and
+//! `attention` cases through autograd: forward and backward), output allocation included. Its
+//! `work` is what one call does: floating-point operations for products (`2 M K N` per
+//! matrix), or bytes read plus bytes written for the memory-bound kernels (4 per element).
 
-use tensor::Tensor;
+use autograd::Var;
+use nn::{Linear, Module};
+use tensor::{Rng, Tensor};
 
 /// What a case's `work` counts.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,9 +52,15 @@ const LENGTHS: [(usize, &str); 2] = [(1 << 20, "1M"), (1 << 24, "16M")];
 const ROWS: usize = 4096;
 const COLS: [usize; 3] = [384, 65, 50304];
 
-/// Every case, products first.
+/// The MLP case: 4096 rows through four linear layers 384 -> 1536 -> 384 -> 1536 -> 384.
+const MLP_ROWS: usize = 4096;
+const MLP_WIDTHS: [usize; 5] = [384, 1536, 384, 1536, 384];
+/// The attention case: batch, heads, context, head size (nanoGPT's shakespeare-char shape).
+const ATTENTION: [usize; 4] = [8, 6, 256, 64];
+
+/// Every case, forward + backward passes first, then products.
 pub fn all() -> Vec<Case> {
-    let mut cases = vec![];
+    let mut cases = vec![mlp(), attention()];
     for s in SQUARE {
         cases.push(matmul(s, s, s));
     }
@@ -73,6 +81,66 @@ pub fn all() -> Vec<Case> {
         cases.push(rows("cross_entropy", c, 1, cross_entropy));
     }
     cases
+}
+
+/// Forward and backward of the MLP (biases, tanh GELU between layers, loss = sum of the
+/// output). Work: three times the forward products' flops (the backward computes two products
+/// per forward one).
+fn mlp() -> Case {
+    let forward_flops: usize = MLP_WIDTHS.windows(2).map(|w| 2 * MLP_ROWS * w[0] * w[1]).sum();
+    Case {
+        group: "mlp",
+        id: "4096x384x1536_fwd_bwd".to_string(),
+        unit: Unit::Flop,
+        work: (3 * forward_flops) as u64,
+        setup: Box::new(|| {
+            let mut rng = Rng::new(0);
+            let layers: Vec<Linear> = MLP_WIDTHS
+                .windows(2)
+                .map(|w| Linear::new(w[0], w[1], true, 0.02, &mut rng))
+                .collect();
+            let x = Var::constant(random(&[MLP_ROWS, MLP_WIDTHS[0]], 1));
+            Box::new(move || {
+                let mut h = x.clone();
+                for (i, layer) in layers.iter().enumerate() {
+                    h = layer.forward(&h);
+                    if i + 1 < layers.len() {
+                        h = h.gelu();
+                    }
+                }
+                for p in layers.iter().flat_map(|l| l.params()) {
+                    p.zero_grad();
+                }
+                h.sum_all().backward();
+                layers[0].params()[0].grad().expect("the first weight has a gradient")
+            })
+        }),
+    }
+}
+
+/// Forward and backward of causal attention on `(B, H, T, D)` (loss = sum of the output).
+/// Work: three times the forward's two `T x T x D` products per head, counted in full (the
+/// causal mask skips about half of them on both sides).
+fn attention() -> Case {
+    let [b, h, t, d] = ATTENTION;
+    Case {
+        group: "attention",
+        id: format!("{b}x{h}x{t}x{d}_fwd_bwd"),
+        unit: Unit::Flop,
+        work: (3 * 2 * 2 * b * h * t * t * d) as u64,
+        setup: Box::new(move || {
+            let qkv: Vec<Var> = (1..=3)
+                .map(|seed| Var::parameter(random(&[b, h, t, d], seed).mul_scalar(0.25)))
+                .collect();
+            Box::new(move || {
+                for p in &qkv {
+                    p.zero_grad();
+                }
+                Var::attention(&qkv[0], &qkv[1], &qkv[2]).sum_all().backward();
+                qkv[0].grad().expect("q has a gradient")
+            })
+        }),
+    }
 }
 
 /// `(M,K) @ (K,N)`.

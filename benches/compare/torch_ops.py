@@ -23,11 +23,60 @@ BATCHED = [(48, 256, 64, 256), (48, 256, 256, 64)]
 LENGTHS = [(1 << 20, "1M"), (1 << 24, "16M")]
 ROWS = 4096
 COLS = [384, 65, 50304]
+MLP_ROWS = 4096
+MLP_WIDTHS = [384, 1536, 384, 1536, 384]
+ATTENTION = (8, 6, 256, 64)
 
 
 def random(*shape):
     """Values in [-2, 2), f32."""
     return torch.rand(*shape, dtype=torch.float32) * 4 - 2
+
+
+def mlp():
+    """Forward and backward of four linear layers with tanh GELU between, loss = sum."""
+    forward_flops = sum(2 * MLP_ROWS * a * b for a, b in zip(MLP_WIDTHS, MLP_WIDTHS[1:]))
+
+    def setup():
+        with torch.inference_mode(False):
+            layers = [torch.nn.Linear(a, b) for a, b in zip(MLP_WIDTHS, MLP_WIDTHS[1:])]
+            x = random(MLP_ROWS, MLP_WIDTHS[0])
+
+        def call():
+            with torch.inference_mode(False), torch.enable_grad():
+                for layer in layers:
+                    layer.zero_grad(set_to_none=True)
+                h = x
+                for i, layer in enumerate(layers):
+                    h = layer(h)
+                    if i + 1 < len(layers):
+                        h = F.gelu(h, approximate="tanh")
+                h.sum().backward()
+                return layers[0].weight.grad
+
+        return call
+
+    return "mlp/4096x384x1536_fwd_bwd", "GFLOP/s", 3 * forward_flops, setup
+
+
+def attention():
+    """Forward and backward of causal scaled-dot-product attention, loss = sum."""
+    b, h, t, d = ATTENTION
+
+    def setup():
+        with torch.inference_mode(False):
+            qkv = [(random(b, h, t, d) * 0.25).requires_grad_() for _ in range(3)]
+
+        def call():
+            with torch.inference_mode(False), torch.enable_grad():
+                for p in qkv:
+                    p.grad = None
+                F.scaled_dot_product_attention(*qkv, is_causal=True).sum().backward()
+                return qkv[0].grad
+
+        return call
+
+    return f"attention/{b}x{h}x{t}x{d}_fwd_bwd", "GFLOP/s", 3 * 2 * 2 * b * h * t * t * d, setup
 
 
 def matmul(m, k, n):
@@ -82,7 +131,8 @@ def cross_entropy(logits):
 
 
 def all_cases():
-    cases = [matmul(s, s, s) for s in SQUARE]
+    cases = [mlp(), attention()]
+    cases += [matmul(s, s, s) for s in SQUARE]
     cases += [matmul(m, k, n) for m, k, n in GPT]
     cases += [bmm(*shape) for shape in BATCHED]
     for length, label in LENGTHS:

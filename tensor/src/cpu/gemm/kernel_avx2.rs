@@ -13,7 +13,7 @@
 //! independent FMAs cover the FMA latency (4 to 5 cycles) at two FMAs a cycle. Partial tiles at
 //! the right edge are stored through `vmaskmov`; rows past the edge are not stored at all.
 
-use super::kernel::{Kernel, Tile};
+use super::kernel::{Kernel, Tile, KC};
 use super::pack::{pack_with, MatRef};
 use super::pack_avx2::transpose;
 use std::arch::x86_64::*;
@@ -26,7 +26,7 @@ pub const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     mc: 144,
-    kc: 256,
+    kc: KC,
     nc: 3072,
     micro,
     pack_a,

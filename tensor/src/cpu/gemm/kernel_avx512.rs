@@ -15,12 +15,8 @@
 //! no faster on Zen 4, and 8 rows divide the usual sizes (128, 768, 4096) into whole tiles and
 //! halves between threads. Partial tiles at the right edge are stored through lane masks; rows
 //! past the edge are not stored at all.
-//!
-//! Blocking: a `KC = 768` deep B panel (96 KB) streams from L2, which Zen 4 and recent Intel
-//! cores feed fast enough; the deep block halves the passes over C against `KC = 384`, which
-//! measured 6 to 8% faster on products with K of 512 or more.
 
-use super::kernel::{Kernel, Tile};
+use super::kernel::{Kernel, Tile, KC};
 use super::pack::{pack_with, MatRef};
 use super::pack_avx2::transpose;
 use std::arch::x86_64::*;
@@ -33,7 +29,7 @@ pub const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     mc: 192,
-    kc: 768,
+    kc: KC,
     nc: 3072,
     micro,
     pack_a,

@@ -4,7 +4,7 @@
 //! rank-1 products `acc[i][j] += a[i] * b[j]`; the compiler vectorizes the loop over `j`. It
 //! is the fallback on CPUs without AVX2 and the baseline the other kernels are tested beside.
 
-use super::kernel::{Kernel, Tile};
+use super::kernel::{Kernel, Tile, KC};
 use super::pack::{pack, MatRef};
 
 const MR: usize = 4;
@@ -15,7 +15,7 @@ pub const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     mc: 128,
-    kc: 256,
+    kc: KC,
     nc: 2048,
     micro,
     pack_a,

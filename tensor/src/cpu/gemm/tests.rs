@@ -288,6 +288,29 @@ fn threads_do_not_change_a_single_bit() {
 }
 
 #[test]
+fn fma_kernels_agree_bit_for_bit() {
+    // AVX-512 and AVX2 share the depth blocking and sum each block in one FMA chain, so their
+    // products are identical; K spans several blocks, and the tile edges differ between them.
+    let (m, k, n) = (37, 2 * kernel::KC + 45, 53);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let a = Operand::new(m, k, Form::RowMajor, &mut rng);
+    let b = Operand::new(k, n, Form::Strided, &mut rng);
+    let c0: Vec<f32> = (0..m * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let products: Vec<(&str, Vec<f32>)> = kernels()
+        .into_iter()
+        .filter(|kern| !kern.name.starts_with("generic"))
+        .map(|kern| {
+            let mut c = c0.clone();
+            sgemm(&kern, Threads::One, m, k, n, 0.5, a.mat(), b.mat(), 0.25, &mut c, n);
+            (kern.name, c)
+        })
+        .collect();
+    for pair in products.windows(2) {
+        assert!(pair[0].1 == pair[1].1, "{} and {} differ", pair[0].0, pair[1].0);
+    }
+}
+
+#[test]
 fn products_nested_in_parallel_tasks_reuse_buffers_safely() {
     // Rayon may run a second product on a thread that is waiting inside the first.
     use rayon::prelude::*;
