@@ -3,15 +3,27 @@
 //!
 //! ```text
 //! cargo bench --features cuda --bench train_step -- --device cuda   # GPT-2 124M, batch 8, context 1024
+//! cargo bench --bench train_step -- --shape nanogpt-cpu             # nanoGPT's CPU configuration
 //! cargo bench --bench train_step -- --tiny                          # a 2-layer GPT, seconds on a CPU
 //! ```
 //!
-//! Our side is `llm::train::Trainer` with the `gpt2` preset of `llm train` at batch 8 without
-//! gradient accumulation (`--tiny`: the same settings with 2 layers, 4 heads, width 64,
-//! context 64, a 512-token vocabulary and batch 4). One step is [`Trainer::step_on`]: forward,
-//! backward, clipping to a global norm of 1, AdamW (decay 0.1 on matrices, betas 0.9 and
-//! 0.95) at the warmup + cosine learning rate. Batches of random tokens are placed on the
-//! device beforehand; a step is timed until the device has finished it. Float32 throughout.
+//! Shapes (`--shape`), all without gradient accumulation and without dropout (PyTorch's
+//! attention drops attention weights where ours drops the attention output, so dropout would
+//! time different work):
+//!
+//! - `gpt2` (the default): the `gpt2` preset of `llm train` at batch 8, context 1024;
+//! - `gpt2-b4t64`: the same model at batch 4, context 64;
+//! - `shakespeare-char`: nanoGPT's character model (6 layers, 6 heads, width 384, context 256,
+//!   batch 64, vocabulary 65);
+//! - `nanogpt-cpu`: nanoGPT's CPU configuration (4 layers, 4 heads, width 128, context 64,
+//!   batch 12, vocabulary 65);
+//! - `tiny` (also `--tiny`): 2 layers, 4 heads, width 64, context 64, a 512-token vocabulary,
+//!   batch 4.
+//!
+//! One step is [`Trainer::step_on`]: forward, backward, clipping to a global norm of 1, AdamW
+//! (decay 0.1 on matrices) at the warmup + cosine learning rate, with the preset's betas.
+//! Batches of random tokens are placed on the device beforehand; a step is timed until the
+//! device has finished it. Float32 throughout.
 //!
 //! The reference is `benches/train_step.py` (nanoGPT's GPT-2 and its training step in PyTorch
 //! eager, TF32 off), run by `$PYTHON` (default `python3`) with this configuration, so both sides
@@ -19,10 +31,10 @@
 //! number of parameters. Without PyTorch only our side is printed.
 //!
 //! Flags: `--device cpu|cuda` (default `cpu`; `cuda` is the first GPU, pick another with
-//! `CUDA_VISIBLE_DEVICES`), `--tiny`, `--steps N` timed steps (default 10) after `--warmup N`
-//! (default 2), `--reference FILE` (the PyTorch script; default the one in this checkout),
-//! `--no-reference`. Both sides report the median step. The last lines printed are the ratio
-//! and the row for `benches/RESULTS.md`, which names the device as its driver does.
+//! `CUDA_VISIBLE_DEVICES`), `--shape NAME`, `--steps N` timed steps (default 10) after
+//! `--warmup N` (default 2), `--reference FILE` (the PyTorch script; default the one in this
+//! checkout), `--no-reference`. Both sides report the median step. The last lines printed are
+//! the ratio and the row for `benches/RESULTS.md`, which names the device as its driver does.
 
 use llm::data::TokenDataset;
 use llm::model::config::Config;
@@ -34,13 +46,15 @@ use std::process::Command;
 use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
-const USAGE: &str = "usage: train_step [--device cpu|cuda] [--tiny] [--steps N] [--warmup N] \
-                     [--reference FILE | --no-reference]";
+const USAGE: &str = "usage: train_step [--device cpu|cuda] \
+                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny | --tiny] \
+                     [--steps N] [--warmup N] [--reference FILE | --no-reference]";
 
 /// What to measure, from the command line.
 struct Options {
     device: Device,
-    tiny: bool,
+    /// One of the shapes of [`config`].
+    shape: String,
     steps: usize,
     warmup: usize,
     /// The PyTorch script, or `None` to time our side only.
@@ -52,7 +66,7 @@ impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         let mut o = Options {
             device: Device::Cpu,
-            tiny: false,
+            shape: "gpt2".into(),
             steps: 10,
             warmup: 2,
             reference: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_step.py")),
@@ -69,7 +83,11 @@ impl Options {
             };
             match flag.as_str() {
                 "--bench" => {}
-                "--tiny" => o.tiny = true,
+                "--tiny" => o.shape = "tiny".into(),
+                "--shape" => {
+                    o.shape = value()?;
+                    config(&o.shape)?;
+                }
                 "--no-reference" => o.reference = None,
                 "--reference" => o.reference = Some(PathBuf::from(value()?)),
                 "--steps" => o.steps = count(value()?, 1)?,
@@ -98,26 +116,49 @@ impl Options {
     }
 }
 
-/// The measured configuration: the `gpt2` preset at batch 8 without accumulation, or (`tiny`)
-/// the same settings on a 2-layer GPT.
-fn config(tiny: bool) -> Config {
-    let gpt2 = Config {
-        batch_size: 8,
+/// The measured configuration of a shape named in the module docs.
+fn config(shape: &str) -> Result<Config, String> {
+    let preset = |name| Config::preset(name).expect("a built-in preset");
+    let one_batch = |cfg: Config| Config {
         gradient_accumulation_steps: 1,
-        ..Config::preset("gpt2").expect("a built-in preset")
+        dropout: 0.0,
+        ..cfg
     };
-    if !tiny {
-        return gpt2;
-    }
-    Config {
-        vocab_size: 512,
-        block_size: 64,
-        n_layer: 2,
-        n_head: 4,
-        n_embd: 64,
-        batch_size: 4,
-        ..gpt2
-    }
+    let gpt2 = one_batch(Config {
+        batch_size: 8,
+        ..preset("gpt2")
+    });
+    let char_model = one_batch(Config {
+        vocab_size: 65,
+        ..preset("shakespeare-char")
+    });
+    Ok(match shape {
+        "gpt2" => gpt2,
+        "gpt2-b4t64" => Config {
+            batch_size: 4,
+            block_size: 64,
+            ..gpt2
+        },
+        "shakespeare-char" => char_model,
+        "nanogpt-cpu" => Config {
+            n_layer: 4,
+            n_head: 4,
+            n_embd: 128,
+            block_size: 64,
+            batch_size: 12,
+            ..char_model
+        },
+        "tiny" => Config {
+            vocab_size: 512,
+            block_size: 64,
+            n_layer: 2,
+            n_head: 4,
+            n_embd: 64,
+            batch_size: 4,
+            ..gpt2
+        },
+        other => return Err(format!("unknown shape `{other}`")),
+    })
 }
 
 /// A short description of the model and batch, for the results row.
@@ -279,7 +320,7 @@ fn main() {
         eprintln!("{e}\n{USAGE}");
         std::process::exit(2)
     });
-    let cfg = config(o.tiny);
+    let cfg = config(&o.shape).expect("checked when parsed");
     let ours = ours(&cfg, &o).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
