@@ -11,19 +11,20 @@ pub enum Error {
     ShapeMismatch {
         /// Name of the op that failed.
         op: &'static str,
-        /// Shape of the first operand.
+        /// The first shape compared (usually the receiver's, or the one expected).
         lhs: Vec<usize>,
-        /// Shape of the second operand.
+        /// The second shape compared (usually the other operand's).
         rhs: Vec<usize>,
     },
-    /// A dim index, after negative indices count from the end, is not below the rank.
+    /// A dim index outside `-rank..rank` (negative dims count from the end).
     #[error("{op}: dim {dim} is out of range for a tensor of rank {rank}")]
     DimOutOfRange {
         /// Name of the op that failed.
         op: &'static str,
         /// The dim as given (may be negative).
         dim: isize,
-        /// Rank of the tensor.
+        /// The rank the dim was resolved against: the tensor's, or one more for ops that
+        /// insert a dim (`unsqueeze`, `stack`).
         rank: usize,
     },
     /// An element index is not below the size of its dim.
@@ -41,9 +42,9 @@ pub enum Error {
     DTypeMismatch {
         /// Name of the op that failed.
         op: &'static str,
-        /// DType of the first operand.
+        /// The first dtype (the first operand's, or the one expected).
         lhs: DType,
-        /// DType of the second operand.
+        /// The second dtype (the other operand's, or the one found).
         rhs: DType,
     },
     /// The op has no kernel for this dtype (for example float math on an integer tensor).
