@@ -28,8 +28,8 @@ pub struct Config {
     pub model: Architecture,
     /// Vocabulary size; 0 means "take it from the tokenizer".
     pub vocab_size: usize,
-    /// Context length in tokens: the longest sequence the model sees, and the length of each
-    /// training sequence.
+    /// Context length in tokens: the length of each training sequence, and for GPT the number
+    /// of learned positions (the longest input it takes).
     pub block_size: usize,
     /// Number of transformer blocks (GPT only).
     pub n_layer: usize,

@@ -13,7 +13,7 @@ pub struct Series<'a> {
     pub name: &'a str,
     /// SVG colour of the line and legend entry (for example `"#1f77b4"`).
     pub color: &'a str,
-    /// `(step, loss)` pairs in drawing order.
+    /// `(step, loss)` pairs in drawing order; non-finite losses are left out of the drawing.
     pub points: &'a [(usize, f64)],
 }
 
