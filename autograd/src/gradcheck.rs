@@ -78,6 +78,7 @@ impl std::error::Error for GradcheckFailure {}
 /// The ops a passing check exercised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradcheckReport {
+    /// Every op recorded in the graph that was checked.
     pub ops: BTreeSet<Op>,
 }
 

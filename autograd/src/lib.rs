@@ -16,6 +16,8 @@
 //! assert_eq!(w.grad().unwrap().to_vec::<f64>(), vec![0.5, 0.5, 2.0]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod gradcheck;
 mod graph;
 pub mod op;

@@ -175,6 +175,7 @@ impl Var {
             .map(|n| n.rule.op())
     }
 
+    /// Shape of the value.
     pub fn shape(&self) -> Vec<usize> {
         self.value().shape().to_vec()
     }
@@ -185,18 +186,22 @@ impl Var {
         self.value().dim(dim)
     }
 
+    /// Number of dims of the value.
     pub fn rank(&self) -> usize {
         self.value().rank()
     }
 
+    /// Number of elements of the value.
     pub fn numel(&self) -> usize {
         self.value().numel()
     }
 
+    /// DType of the value.
     pub fn dtype(&self) -> DType {
         self.value().dtype()
     }
 
+    /// Device of the value.
     pub fn device(&self) -> Device {
         self.value().device()
     }

@@ -31,9 +31,13 @@ pub struct Operand {
 /// Sizes of a batched product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// Rows of A and C.
     pub m: usize,
+    /// Columns of B and C.
     pub n: usize,
+    /// Columns of A, rows of B (the summed dim).
     pub k: usize,
+    /// Number of products.
     pub batch: usize,
 }
 
@@ -41,7 +45,9 @@ pub struct Problem {
 pub trait GemmElement: KernelArg + Copy + 'static {
     /// Dtype suffix of the kernel names.
     const SUFFIX: &'static str;
+    /// `1` of this type.
     const ONE: Self;
+    /// `0` of this type.
     const ZERO: Self;
     /// cuBLAS's strided batched GEMM for this type (column-major arguments).
     ///

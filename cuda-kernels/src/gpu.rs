@@ -25,9 +25,13 @@ pub const MAX_DIMS: usize = 8;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Strided {
+    /// Number of dims in use (at most [`MAX_DIMS`]).
     pub rank: u64,
+    /// Index of the first element, in elements.
     pub offset: u64,
+    /// Size of each dim; entries from `rank` on are unused.
     pub shape: [u64; MAX_DIMS],
+    /// Elements to step per unit of each dim; entries from `rank` on are unused.
     pub strides: [u64; MAX_DIMS],
 }
 
@@ -54,6 +58,7 @@ kernel_arg!(u8, u16, u32, u64, i32, i64, f32, f64, Strided);
 /// What was found when a device was opened.
 #[derive(Clone, Debug)]
 pub struct DeviceInfo {
+    /// The device's CUDA ordinal.
     pub ordinal: usize,
     /// The GPU's name, e.g. "NVIDIA H100 80GB HBM3".
     pub name: String,

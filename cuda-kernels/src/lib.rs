@@ -14,6 +14,8 @@
 //!   check that the libraries can be loaded before `cudarc` touches them and return an error
 //!   of one sentence instead.
 
+#![warn(missing_docs)]
+
 pub mod alloc;
 pub mod cache;
 pub mod gemm;
@@ -41,18 +43,32 @@ pub const BLOCK_THREADS: u32 = 256;
 /// A kernel family: one `.cu` file and the entry points it defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
+    /// Copies, fills and dtype conversions of strided views (`copy.cu`).
     Copy,
+    /// Elementwise unary math (`unary.cu`).
     Unary,
+    /// Elementwise binary ops and comparisons with broadcasting (`binary.cu`).
     Binary,
+    /// Selection by a mask (`where_cond.cu`).
     WhereCond,
+    /// Sum, max, min over dims; arg-max and arg-min over one dim (`reduce.cu`).
     Reduce,
+    /// Softmax, log-softmax and logsumexp over rows, with backward (`softmax.cu`).
     Softmax,
+    /// Layer normalization over the last dim, forward and backward (`layer_norm.cu`).
     LayerNorm,
+    /// GELU backward in the tanh and erf forms (`gelu.cu`).
     Gelu,
+    /// Cross-entropy over logits fused with log-softmax, forward and backward
+    /// (`cross_entropy.cu`).
     CrossEntropy,
+    /// index_select, index_add, gather and scatter_add along a dim (`index.cu`).
     Index,
+    /// Causal scaled-dot-product attention, forward and backward (`attention.cu`).
     Attention,
+    /// The AdamW update in place (`adamw.cu`).
     AdamW,
+    /// Batched matrix multiply, a tiled shared-memory GEMM (`matmul.cu`).
     Matmul,
 }
 

@@ -82,10 +82,13 @@ pub fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
 /// Settings of one generation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generation {
+    /// Most tokens to generate (fewer when the stop token comes first).
     pub max_new_tokens: usize,
+    /// How each next token is drawn from the logits.
     pub sampling: Sampling,
     /// Stop after emitting this token (e.g. `<|endoftext|>`).
     pub stop_token: Option<u32>,
+    /// Seed of the sampling generator: the same seed, model and prompt give the same tokens.
     pub seed: u64,
 }
 

@@ -9,6 +9,8 @@
 //! assert_eq!(gpt2.decode(&ids).unwrap(), "Hello world<|endoftext|>");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod error;
 pub mod eval;

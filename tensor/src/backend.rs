@@ -21,9 +21,11 @@ use crate::{DType, Layout};
 
 /// Operations every device storage provides. See the module doc for the conventions.
 pub trait BackendStorage: Sized {
+    /// The element type.
     fn dtype(&self) -> DType;
     /// Number of elements.
     fn len(&self) -> usize;
+    /// True when the buffer holds no elements.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -7,8 +7,10 @@ use std::fmt;
 /// it, but only a build with the `cuda` feature can place storage there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Device {
+    /// The host CPU (the default).
     #[default]
     Cpu,
+    /// The CUDA GPU with this ordinal.
     Cuda(usize),
 }
 

@@ -13,12 +13,19 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
+    /// 32-bit IEEE float, the training type.
     F32,
+    /// 64-bit IEEE float, for gradient checks and references.
     F64,
+    /// 16-bit IEEE half float; a storage type (math ops take only `f32` and `f64`).
     F16,
+    /// bfloat16 (8 exponent, 7 mantissa bits); a storage type like `F16`.
     BF16,
+    /// Unsigned byte; boolean masks hold 0 or 1.
     U8,
+    /// Unsigned 32-bit integer (token ids, arg-max results).
     U32,
+    /// Signed 64-bit integer (indices).
     I64,
 }
 
@@ -149,24 +156,41 @@ pub trait Float:
     + DivAssign
     + std::iter::Sum
 {
+    /// Additive identity, `0`.
     const ZERO: Self;
+    /// Multiplicative identity, `1`.
     const ONE: Self;
+    /// Positive infinity.
     const INFINITY: Self;
+    /// Negative infinity.
     const NEG_INFINITY: Self;
 
+    /// Converts from `f32` (exact for both implementing types).
     fn from_f32(v: f32) -> Self;
+    /// Converts a count through `f64` (rounds above 2^24 for `f32`, 2^53 for `f64`).
     fn from_usize(v: usize) -> Self {
         Self::from_f64(v as f64)
     }
+    /// `e^self`, the library function.
     fn exp(self) -> Self;
+    /// Natural logarithm, the library function.
     fn ln(self) -> Self;
+    /// Square root (NaN for negative input).
     fn sqrt(self) -> Self;
+    /// Hyperbolic tangent, the library function.
     fn tanh(self) -> Self;
+    /// Sine, argument in radians.
     fn sin(self) -> Self;
+    /// Cosine, argument in radians.
     fn cos(self) -> Self;
+    /// Absolute value.
     fn abs(self) -> Self;
+    /// `self ^ e`.
     fn powf(self, e: Self) -> Self;
+    /// The error function, `erf(x) = 2/sqrt(pi) * integral from 0 to x of e^(-t^2) dt`
+    /// (from `libm`).
     fn erf(self) -> Self;
+    /// True when the value is NaN.
     fn is_nan(self) -> bool;
     /// `max` that propagates NaN, like PyTorch's `maximum`.
     fn max_nan(self, other: Self) -> Self {

@@ -91,18 +91,22 @@ impl Layout {
         }
     }
 
+    /// Size of each dim.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Storage elements to step per unit of each dim (0 for a broadcast dim).
     pub fn strides(&self) -> &[usize] {
         &self.strides
     }
 
+    /// Storage index of the first element.
     pub fn offset(&self) -> usize {
         self.offset
     }
 
+    /// Number of dims (0 for a scalar).
     pub fn rank(&self) -> usize {
         self.shape.len()
     }

@@ -15,6 +15,8 @@
 //! assert!((p.sum(&[-1], false).to_vec::<f32>()[0] - 1.0).abs() < 1e-6);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod cpu;
 #[cfg(feature = "cuda")]

@@ -5,22 +5,35 @@
 /// `y = f(x)` elementwise.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UnaryOp {
+    /// `-x`.
     Neg,
+    /// `e^x`.
     Exp,
+    /// Natural logarithm.
     Log,
+    /// `sqrt(x)`.
     Sqrt,
+    /// `1 / sqrt(x)`.
     Rsqrt,
+    /// `tanh(x)`.
     Tanh,
+    /// `1 / (1 + e^-x)`.
     Sigmoid,
+    /// `max(x, 0)`.
     Relu,
     /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, GPT-2's GELU.
     GeluTanh,
     /// `0.5 x (1 + erf(x / sqrt(2)))`, the exact GELU.
     GeluErf,
+    /// `sin(x)`, x in radians.
     Sin,
+    /// `cos(x)`, x in radians.
     Cos,
+    /// `|x|`.
     Abs,
+    /// `x * x`.
     Square,
+    /// `1 / x`.
     Recip,
     /// `clamp(x, min, max)`.
     Clamp(f64, f64),
@@ -28,12 +41,15 @@ pub enum UnaryOp {
     Powf(f64),
     /// `x * mul + add`.
     Affine {
+        /// Factor applied first.
         mul: f64,
+        /// Offset added after the product.
         add: f64,
     },
 }
 
 impl UnaryOp {
+    /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
             UnaryOp::Neg => "neg",
@@ -61,9 +77,13 @@ impl UnaryOp {
 /// `z = f(x, y)` elementwise with broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
+    /// `x + y`.
     Add,
+    /// `x - y`.
     Sub,
+    /// `x * y`.
     Mul,
+    /// `x / y`.
     Div,
     /// `x ^ y`.
     Pow,
@@ -74,6 +94,7 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
@@ -90,15 +111,22 @@ impl BinaryOp {
 /// `mask = x <op> y` elementwise with broadcasting; the result is a `u8` tensor of 0s and 1s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `x == y`.
     Eq,
+    /// `x != y`.
     Ne,
+    /// `x < y`.
     Lt,
+    /// `x <= y`.
     Le,
+    /// `x > y`.
     Gt,
+    /// `x >= y`.
     Ge,
 }
 
 impl CmpOp {
+    /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
             CmpOp::Eq => "eq",
@@ -114,8 +142,11 @@ impl CmpOp {
 /// A reduction over a set of dims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceOp {
+    /// Sum of the elements (0 for an empty reduction).
     Sum,
+    /// Largest element; NaN propagates. An empty dim is an error.
     Max,
+    /// Smallest element; NaN propagates. An empty dim is an error.
     Min,
     /// Index of the first maximum (as `u32`); only over one dim.
     ArgMax,
@@ -124,6 +155,7 @@ pub enum ReduceOp {
 }
 
 impl ReduceOp {
+    /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
             ReduceOp::Sum => "sum",

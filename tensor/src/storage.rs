@@ -163,6 +163,7 @@ impl Storage {
         }
     }
 
+    /// The device the buffer lives on.
     pub fn device(&self) -> Device {
         match &self.kind {
             Kind::Cpu(_) => Device::Cpu,
@@ -171,14 +172,17 @@ impl Storage {
         }
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         on_backend!(&self.kind, |s: B| s.dtype())
     }
 
+    /// Number of elements in the buffer (not bytes).
     pub fn len(&self) -> usize {
         on_backend!(&self.kind, |s: B| s.len())
     }
 
+    /// True when the buffer holds no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -198,30 +202,39 @@ impl Storage {
         on_backend!(&self.kind, |s: B| s.to_cpu())
     }
 
+    /// [`BackendStorage::contiguous`] on this storage's device.
     pub fn contiguous(&self, l: &Layout) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.contiguous(l)?.into()))
     }
 
+    /// [`BackendStorage::to_dtype`] on this storage's device.
     pub fn to_dtype(&self, l: &Layout, dtype: DType) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.to_dtype(l, dtype)?.into()))
     }
 
+    /// [`BackendStorage::unary`] on this storage's device.
     pub fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.unary(l, op)?.into()))
     }
 
+    /// [`BackendStorage::binary`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn binary(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: BinaryOp) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s
             .binary(l, B::of(rhs)?, rl, op)?
             .into()))
     }
 
+    /// [`BackendStorage::compare`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn compare(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: CmpOp) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s
             .compare(l, B::of(rhs)?, rl, op)?
             .into()))
     }
 
+    /// [`BackendStorage::where_cond`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn where_cond(
         &self,
         ml: &Layout,
@@ -235,28 +248,37 @@ impl Storage {
             .into()))
     }
 
+    /// [`BackendStorage::reduce`] on this storage's device.
     pub fn reduce(&self, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.reduce(l, dims, op)?.into()))
     }
 
+    /// [`BackendStorage::softmax`] on this storage's device.
     pub fn softmax(&self, n: usize, kind: Softmax) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.softmax(n, kind)?.into()))
     }
 
+    /// [`BackendStorage::softmax_backward`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn softmax_backward(&self, dy: &Storage, n: usize, kind: Softmax) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s
             .softmax_backward(B::of(dy)?, n, kind)?
             .into()))
     }
 
+    /// [`BackendStorage::logsumexp`] on this storage's device.
     pub fn logsumexp(&self, n: usize) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.logsumexp(n)?.into()))
     }
 
+    /// [`BackendStorage::matmul`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn matmul(&self, l: &Layout, rhs: &Storage, rl: &Layout) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s.matmul(l, B::of(rhs)?, rl)?.into()))
     }
 
+    /// [`BackendStorage::index_select`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn index_select(
         &self,
         l: &Layout,
@@ -269,6 +291,8 @@ impl Storage {
             .into()))
     }
 
+    /// [`BackendStorage::index_add`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn index_add(
         &self,
         shape: &[usize],
@@ -282,12 +306,16 @@ impl Storage {
             .into()))
     }
 
+    /// [`BackendStorage::gather`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn gather(&self, l: &Layout, dim: usize, idx: &Storage, idx_l: &Layout) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s
             .gather(l, dim, B::of(idx)?, idx_l)?
             .into()))
     }
 
+    /// [`BackendStorage::scatter_add`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn scatter_add(
         &self,
         dim: usize,
@@ -300,6 +328,8 @@ impl Storage {
             .into()))
     }
 
+    /// [`BackendStorage::layer_norm`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn layer_norm(
         &self,
         c: usize,
@@ -315,6 +345,8 @@ impl Storage {
         })
     }
 
+    /// [`BackendStorage::layer_norm_backward`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     #[allow(clippy::too_many_arguments)]
     pub fn layer_norm_backward(
         &self,
@@ -333,6 +365,8 @@ impl Storage {
         })
     }
 
+    /// [`BackendStorage::cross_entropy`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn cross_entropy(
         &self,
         v: usize,
@@ -346,6 +380,8 @@ impl Storage {
         )?)))
     }
 
+    /// [`BackendStorage::cross_entropy_backward`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn cross_entropy_backward(
         &self,
         v: usize,
@@ -362,6 +398,8 @@ impl Storage {
         })
     }
 
+    /// [`BackendStorage::attention`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn attention(&self, k: &Storage, v: &Storage, dims: Dims) -> Result<(Storage, Storage)> {
         on_backend!(&self.kind, |s: B| Ok(into2(s.attention(
             B::of(k)?,
@@ -370,6 +408,8 @@ impl Storage {
         )?)))
     }
 
+    /// [`BackendStorage::attention_backward`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     #[allow(clippy::too_many_arguments)]
     pub fn attention_backward(
         &self,
@@ -393,16 +433,22 @@ impl Storage {
         })
     }
 
+    /// [`BackendStorage::gelu_backward`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn gelu_backward(&self, dy: &Storage, kind: Gelu) -> Result<Storage> {
         on_backend!(&self.kind, |s: B| Ok(s
             .gelu_backward(B::of(dy)?, kind)?
             .into()))
     }
 
+    /// [`BackendStorage::copy_into`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn copy_into(&mut self, dl: &Layout, src: &Storage, sl: &Layout) -> Result<()> {
         on_backend!(&mut self.kind, |s: B| s.copy_into(dl, B::of(src)?, sl))
     }
 
+    /// [`BackendStorage::binary_inplace`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn binary_inplace(
         &mut self,
         dl: &Layout,
@@ -418,10 +464,13 @@ impl Storage {
         ))
     }
 
+    /// [`BackendStorage::fill`] on this storage's device.
     pub fn fill(&mut self, dl: &Layout, value: f64) -> Result<()> {
         on_backend!(&mut self.kind, |s: B| s.fill(dl, value))
     }
 
+    /// [`BackendStorage::adamw_step`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
     pub fn adamw_step(
         &mut self,
         grad: &Storage,

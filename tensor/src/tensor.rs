@@ -170,6 +170,7 @@ impl Tensor {
 
     // ----- accessors -----
 
+    /// Size of each dim.
     pub fn shape(&self) -> &[usize] {
         self.layout.shape()
     }
@@ -180,30 +181,38 @@ impl Tensor {
         self.shape()[or_panic(crate::layout::resolve_dim("dim", dim, self.rank()))]
     }
 
+    /// Number of dims (0 for a scalar).
     pub fn rank(&self) -> usize {
         self.layout.rank()
     }
 
+    /// Number of elements: the product of the shape (1 for a scalar).
     pub fn numel(&self) -> usize {
         self.layout.numel()
     }
 
+    /// Shape, strides and offset of this view into its storage.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
+    /// Storage elements to step per unit of each dim (0 for a broadcast dim).
     pub fn strides(&self) -> &[usize] {
         self.layout.strides()
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.storage.dtype()
     }
 
+    /// Where the storage lives.
     pub fn device(&self) -> Device {
         self.storage.device()
     }
 
+    /// True when the elements are laid out densely in row-major order (the offset may be
+    /// nonzero; see [`Tensor::is_compact`]).
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()
     }
@@ -221,6 +230,8 @@ impl Tensor {
         or_panic(self.try_contiguous())
     }
 
+    /// This tensor with contiguous row-major layout: a clone sharing storage when it already is,
+    /// else a copy.
     pub fn try_contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {
             return Ok(self.clone());
@@ -263,6 +274,7 @@ impl Tensor {
         ))
     }
 
+    /// [`Tensor::try_to_dtype`], panicking on error.
     #[track_caller]
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         or_panic(self.try_to_dtype(dtype))
@@ -280,6 +292,7 @@ impl Tensor {
         ))
     }
 
+    /// [`Tensor::try_to_device`], panicking on error.
     #[track_caller]
     pub fn to_device(&self, device: Device) -> Tensor {
         or_panic(self.try_to_device(device))
@@ -303,6 +316,7 @@ impl Tensor {
         Ok(T::slice(&host).expect("dtype checked above").to_vec())
     }
 
+    /// [`Tensor::try_to_vec`], panicking on error (for example when `T` is not the dtype).
     #[track_caller]
     pub fn to_vec<T: CpuElement>(&self) -> Vec<T> {
         or_panic(self.try_to_vec())

@@ -193,35 +193,46 @@ impl Var {
         }))
     }
 
+    /// [`Var::try_binary`], panicking on error.
     #[track_caller]
     pub fn binary(&self, rhs: &Var, op: BinaryOp) -> Var {
         self.try_binary(rhs, op).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `self + rhs` with broadcasting; each gradient is `g` summed back to its input's shape.
     #[track_caller]
     pub fn add(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Add)
     }
+    /// `self - rhs` with broadcasting; gradients `g` and `-g`, summed back to each input's shape.
     #[track_caller]
     pub fn sub(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Sub)
     }
+    /// `self * rhs` with broadcasting; gradients `g * rhs` and `g * self`.
     #[track_caller]
     pub fn mul(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Mul)
     }
+    /// `self / rhs` with broadcasting; gradients `g / rhs` and `-g * out / rhs`.
     #[track_caller]
     pub fn div(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Div)
     }
+    /// `self ^ rhs` elementwise with broadcasting; gradients `g * rhs * self^(rhs - 1)` and
+    /// `g * out * ln(self)`.
     #[track_caller]
     pub fn pow(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Pow)
     }
+    /// Elementwise max with broadcasting; the larger input takes the gradient, a tie splits it
+    /// evenly.
     #[track_caller]
     pub fn maximum(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Maximum)
     }
+    /// Elementwise min with broadcasting; the smaller input takes the gradient, a tie splits it
+    /// evenly.
     #[track_caller]
     pub fn minimum(&self, rhs: &Var) -> Var {
         self.binary(rhs, BinaryOp::Minimum)
@@ -236,34 +247,42 @@ impl Var {
         Var::from_op(y, &[self], || UnaryRule::new(op, &x, &saved))
     }
 
+    /// `-x`.
     #[track_caller]
     pub fn neg(&self) -> Var {
         self.unary(UnaryOp::Neg)
     }
+    /// `e^x`; gradient `g * y`.
     #[track_caller]
     pub fn exp(&self) -> Var {
         self.unary(UnaryOp::Exp)
     }
+    /// Natural logarithm; gradient `g / x`.
     #[track_caller]
     pub fn log(&self) -> Var {
         self.unary(UnaryOp::Log)
     }
+    /// `sqrt(x)`; gradient `g / (2 y)`.
     #[track_caller]
     pub fn sqrt(&self) -> Var {
         self.unary(UnaryOp::Sqrt)
     }
+    /// `1 / sqrt(x)`; gradient `-g y^3 / 2`.
     #[track_caller]
     pub fn rsqrt(&self) -> Var {
         self.unary(UnaryOp::Rsqrt)
     }
+    /// `tanh(x)`; gradient `g (1 - y^2)`.
     #[track_caller]
     pub fn tanh(&self) -> Var {
         self.unary(UnaryOp::Tanh)
     }
+    /// `1 / (1 + e^-x)`; gradient `g y (1 - y)`.
     #[track_caller]
     pub fn sigmoid(&self) -> Var {
         self.unary(UnaryOp::Sigmoid)
     }
+    /// `max(x, 0)`; the gradient passes where `x > 0` (0 at `x = 0`).
     #[track_caller]
     pub fn relu(&self) -> Var {
         self.unary(UnaryOp::Relu)
@@ -278,30 +297,37 @@ impl Var {
     pub fn gelu_erf(&self) -> Var {
         self.unary(UnaryOp::GeluErf)
     }
+    /// `sin(x)`, x in radians; gradient `g cos(x)`.
     #[track_caller]
     pub fn sin(&self) -> Var {
         self.unary(UnaryOp::Sin)
     }
+    /// `cos(x)`, x in radians; gradient `-g sin(x)`.
     #[track_caller]
     pub fn cos(&self) -> Var {
         self.unary(UnaryOp::Cos)
     }
+    /// `|x|`; gradient `g sign(x)`, 0 at `x = 0`.
     #[track_caller]
     pub fn abs(&self) -> Var {
         self.unary(UnaryOp::Abs)
     }
+    /// `x^2`; gradient `2 g x`.
     #[track_caller]
     pub fn square(&self) -> Var {
         self.unary(UnaryOp::Square)
     }
+    /// `1 / x`; gradient `-g y^2`.
     #[track_caller]
     pub fn recip(&self) -> Var {
         self.unary(UnaryOp::Recip)
     }
+    /// `clamp(x, lo, hi)`; the gradient passes where `lo <= x <= hi`, else 0.
     #[track_caller]
     pub fn clamp(&self, lo: f64, hi: f64) -> Var {
         self.unary(UnaryOp::Clamp(lo, hi))
     }
+    /// `x^e` for a scalar exponent; gradient `g e x^(e - 1)`.
     #[track_caller]
     pub fn powf(&self, e: f64) -> Var {
         self.unary(UnaryOp::Powf(e))
@@ -311,10 +337,12 @@ impl Var {
     pub fn affine(&self, mul: f64, add: f64) -> Var {
         self.unary(UnaryOp::Affine { mul, add })
     }
+    /// `x * v`.
     #[track_caller]
     pub fn mul_scalar(&self, v: f64) -> Var {
         self.affine(v, 0.0)
     }
+    /// `x + v`.
     #[track_caller]
     pub fn add_scalar(&self, v: f64) -> Var {
         self.affine(1.0, v)

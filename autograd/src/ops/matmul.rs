@@ -55,6 +55,7 @@ impl Var {
         Ok(Var::from_op(c, &[self, rhs], || MatMulRule { a, b }))
     }
 
+    /// [`Var::try_matmul`], panicking on error.
     #[track_caller]
     pub fn matmul(&self, rhs: &Var) -> Var {
         self.try_matmul(rhs).unwrap_or_else(|e| panic!("{e}"))

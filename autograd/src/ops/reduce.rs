@@ -217,11 +217,15 @@ impl Var {
         })
     }
 
+    /// Softmax along `dim` (see [`tensor::Tensor::softmax`]); the gradient is
+    /// `y * (g - sum(g * y))` along `dim`.
     #[track_caller]
     pub fn softmax(&self, dim: isize) -> Var {
         self.softmax_kind(dim, Softmax::Softmax)
     }
 
+    /// Log-softmax along `dim` (see [`tensor::Tensor::log_softmax`]); the gradient is
+    /// `g - exp(y) * sum(g)` along `dim`.
     #[track_caller]
     pub fn log_softmax(&self, dim: isize) -> Var {
         self.softmax_kind(dim, Softmax::LogSoftmax)

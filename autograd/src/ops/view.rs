@@ -114,6 +114,7 @@ impl Var {
         Ok(Var::from_op(y, &[self], || ReshapeRule { input_shape }))
     }
 
+    /// [`Var::try_reshape`], panicking on error.
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Var {
         self.try_reshape(shape).unwrap_or_else(|e| panic!("{e}"))
@@ -134,18 +135,21 @@ impl Var {
         self.reshape(&shape)
     }
 
+    /// Removes `dim`, which must have size 1; the gradient is reshaped back.
     #[track_caller]
     pub fn squeeze(&self, dim: isize) -> Var {
         let shape = self.value().squeeze(dim).shape().to_vec();
         self.reshape(&shape)
     }
 
+    /// Inserts a size-1 dim at `dim`; the gradient is reshaped back.
     #[track_caller]
     pub fn unsqueeze(&self, dim: isize) -> Var {
         let shape = self.value().unsqueeze(dim).shape().to_vec();
         self.reshape(&shape)
     }
 
+    /// Reorders dims: output dim `k` is input dim `dims[k]`; the gradient is permuted back.
     #[track_caller]
     pub fn permute(&self, dims: &[usize]) -> Var {
         let y = self.value().permute(dims);
@@ -153,6 +157,7 @@ impl Var {
         Var::from_op(y, &[self], || PermuteRule { dims })
     }
 
+    /// Swaps two dims (negative counts from the end); the gradient is swapped back.
     #[track_caller]
     pub fn transpose(&self, d0: isize, d1: isize) -> Var {
         let rank = self.rank();
@@ -167,6 +172,8 @@ impl Var {
         self.transpose(-2, -1)
     }
 
+    /// Keeps `len` elements of `dim` starting at `start`; the gradient is zero outside that
+    /// range.
     #[track_caller]
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Var {
         let x = self.value();

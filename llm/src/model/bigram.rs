@@ -7,10 +7,13 @@ use tensor::{Rng, Tensor};
 
 /// Next-token logits from the current token alone.
 pub struct Bigram {
+    /// The `(V, V)` table: row `i` holds the next-token logits after token `i`.
     pub table: Embedding,
 }
 
 impl Bigram {
+    /// A table of `vocab_size x vocab_size` logits drawn from `N(0, 0.02^2)`
+    /// ([`nn::init::GPT2_STD`]).
     pub fn new(vocab_size: usize, rng: &mut Rng) -> Bigram {
         Bigram {
             table: Embedding::new(vocab_size, vocab_size, nn::init::GPT2_STD, rng),

@@ -24,31 +24,52 @@ pub enum Architecture {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Which architecture to build.
     pub model: Architecture,
     /// Vocabulary size; 0 means "take it from the tokenizer".
     pub vocab_size: usize,
+    /// Context length in tokens: the length of each training sequence, and for GPT the number
+    /// of learned positions (the longest input it takes).
     pub block_size: usize,
+    /// Number of transformer blocks (GPT only).
     pub n_layer: usize,
+    /// Attention heads per block; must divide `n_embd` (GPT only).
     pub n_head: usize,
+    /// Width of the residual stream (GPT only).
     pub n_embd: usize,
+    /// Dropout probability in training, in `[0, 1)`.
     pub dropout: f64,
+    /// Whether linear and layer-norm layers have biases (GPT only).
     pub bias: bool,
+    /// Sequences per micro-batch.
     pub batch_size: usize,
+    /// Micro-batches whose gradients are averaged into one optimizer step.
     pub gradient_accumulation_steps: usize,
+    /// Peak learning rate, reached at the end of the warmup.
     pub learning_rate: f64,
+    /// Learning rate at the end of the cosine decay and after it.
     pub min_lr: f64,
+    /// Steps of linear warmup.
     pub warmup_iters: usize,
+    /// Step at which the cosine decay reaches `min_lr`.
     pub lr_decay_iters: usize,
+    /// Optimizer steps in the whole run.
     pub max_iters: usize,
+    /// AdamW's decoupled weight decay, applied to parameters of rank 2 or more.
     pub weight_decay: f64,
+    /// AdamW's first-moment decay.
     pub beta1: f64,
+    /// AdamW's second-moment decay.
     pub beta2: f64,
     /// Clip gradients to this global L2 norm; 0 disables clipping.
     pub grad_clip: f64,
+    /// Steps between loss evaluations; 0 turns them off.
     pub eval_interval: usize,
+    /// Batches per split in each loss evaluation.
     pub eval_iters: usize,
     /// Steps between checkpoints (one is always written at the end).
     pub checkpoint_interval: usize,
+    /// Seed of the initial weights, batch sampling and dropout.
     pub seed: u64,
 }
 

@@ -13,11 +13,17 @@ use tensor::{Rng, Tensor};
 
 /// A GPT-2-style decoder-only transformer.
 pub struct Gpt {
+    /// Token embedding `(V, C)`, also the output head (tied).
     pub wte: Embedding,
+    /// Learned position embedding `(block_size, C)`.
     pub wpe: Embedding,
+    /// Dropout on the summed embeddings.
     pub drop: Dropout,
+    /// The transformer blocks, applied in order.
     pub blocks: Vec<Block>,
+    /// Final layer norm before the output head.
     pub ln_f: LayerNorm,
+    /// Context length: positions `0..block_size` have embeddings; longer inputs panic.
     pub block_size: usize,
 }
 

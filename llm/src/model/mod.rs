@@ -14,7 +14,9 @@ use tensor::{Rng, Tensor};
 
 /// One of the supported architectures.
 pub enum Model {
+    /// The bigram table.
     Bigram(Bigram),
+    /// The GPT-2-style transformer.
     Gpt(Gpt),
 }
 
@@ -29,6 +31,7 @@ impl DecodeState {
         self.caches.first().map_or(0, KvCache::len)
     }
 
+    /// True when no position has been processed yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -40,8 +40,11 @@ const STATE_KEY: &str = "train_state";
 /// What a checkpoint records besides tensors.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainState {
+    /// Optimizer steps taken when the checkpoint was written.
     pub step: usize,
+    /// State of the batch-sampling generator.
     pub batch_rng: Rng,
+    /// State of the dropout generator.
     pub drop_rng: Rng,
 }
 

@@ -15,7 +15,9 @@ pub const LOG: &str = "log.jsonl";
 /// Training and validation losses by step, for the loss curve.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
+    /// `(step, loss)` of each logged training step.
     pub train: Vec<(usize, f64)>,
+    /// `(step, val_loss)` of each evaluation that had a validation split.
     pub val: Vec<(usize, f64)>,
 }
 

@@ -31,6 +31,7 @@ pub struct StepStats {
     pub loss: f64,
     /// Global L2 norm of the gradient before clipping.
     pub grad_norm: f64,
+    /// Learning rate the step used.
     pub lr: f64,
     /// Wall time of the step in milliseconds.
     pub ms: f64,
@@ -41,22 +42,33 @@ pub struct StepStats {
 /// Mean losses from [`Trainer::estimate_loss`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LossEstimate {
+    /// Mean loss on the training split.
     pub train: f64,
+    /// Mean loss on the validation split, if there is one.
     pub val: Option<f64>,
 }
 
 /// A model, its optimizer and data, and the state that makes training resumable.
 pub struct Trainer {
+    /// The run's configuration.
     pub cfg: Config,
+    /// The model being trained.
     pub model: Model,
+    /// AdamW over all the model's parameters.
     pub opt: AdamW,
+    /// The learning rate at each step.
     pub schedule: Schedule,
     /// Steps taken so far.
     pub step: usize,
+    /// Draws the training batches.
     pub batch_rng: Rng,
+    /// Draws the dropout masks (shared with the model's dropout layers).
     pub drop_rng: SharedRng,
+    /// Training tokens.
     pub train: TokenDataset,
+    /// Validation tokens, if any.
     pub val: Option<TokenDataset>,
+    /// Where the model lives; batches are copied there.
     pub device: Device,
 }
 

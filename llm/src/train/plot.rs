@@ -9,8 +9,11 @@ const MARGIN: f64 = 56.0;
 
 /// A named series of `(step, loss)` points drawn in one colour.
 pub struct Series<'a> {
+    /// Label in the legend.
     pub name: &'a str,
+    /// SVG colour of the line and legend entry (for example `"#1f77b4"`).
     pub color: &'a str,
+    /// `(step, loss)` pairs in drawing order; non-finite losses are left out of the drawing.
     pub points: &'a [(usize, f64)],
 }
 

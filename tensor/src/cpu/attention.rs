@@ -26,9 +26,13 @@ pub const BLOCK: usize = 64;
 /// Problem sizes: heads (batch times heads), query length, key length, head size.
 #[derive(Clone, Copy, Debug)]
 pub struct Dims {
+    /// Batch size times number of heads.
     pub bh: usize,
+    /// Query length `Tq`.
     pub tq: usize,
+    /// Key and value length `Tk` (at least `Tq`).
     pub tk: usize,
+    /// Head size `D`.
     pub d: usize,
 }
 
@@ -52,14 +56,19 @@ impl Dims {
 
 /// Output and the row logsumexp saved for the backward.
 pub struct AttentionOut<T> {
+    /// Attention output `(BH, Tq, D)`.
     pub out: Vec<T>,
+    /// Logsumexp of each query row's scaled scores `(BH, Tq)`.
     pub lse: Vec<T>,
 }
 
 /// Gradients of q, k and v.
 pub struct AttentionGrads<T> {
+    /// Gradient of `q`, `(BH, Tq, D)`.
     pub dq: Vec<T>,
+    /// Gradient of `k`, `(BH, Tk, D)`.
     pub dk: Vec<T>,
+    /// Gradient of `v`, `(BH, Tk, D)`.
     pub dv: Vec<T>,
 }
 

@@ -14,8 +14,11 @@ use std::mem::MaybeUninit;
 
 /// Forward result: the mean loss, the number of counted rows and each row's logsumexp.
 pub struct CrossEntropyOut<T> {
+    /// Mean loss over the counted rows (NaN when none counts).
     pub loss: T,
+    /// Number of rows not ignored.
     pub count: usize,
+    /// Logsumexp of each logits row, `(N)`.
     pub lse: Vec<T>,
 }
 

@@ -19,7 +19,9 @@ const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 /// Which GELU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gelu {
+    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, GPT-2's approximation.
     Tanh,
+    /// `0.5 x (1 + erf(x / sqrt(2)))`, the exact form.
     Erf,
 }
 

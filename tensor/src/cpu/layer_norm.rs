@@ -17,15 +17,21 @@ use crate::dtype::Float;
 
 /// Outputs of the forward pass.
 pub struct LayerNormOut<T> {
+    /// Normalized output `(N, C)`.
     pub y: Vec<T>,
+    /// Row means `(N)`.
     pub mean: Vec<T>,
+    /// Row reciprocal standard deviations `1 / sqrt(var + eps)`, `(N)`.
     pub rstd: Vec<T>,
 }
 
 /// Gradients of the backward pass (`dweight`/`dbias` empty when there was no weight/bias).
 pub struct LayerNormGrads<T> {
+    /// Gradient of `x`, `(N, C)`.
     pub dx: Vec<T>,
+    /// Gradient of the weight `(C)`, or empty.
     pub dweight: Vec<T>,
+    /// Gradient of the bias `(C)`, or empty.
     pub dbias: Vec<T>,
 }
 

@@ -116,8 +116,11 @@ impl Gemm for f64 {
 /// A strided matrix operand: its slice, row stride and column stride.
 #[derive(Clone, Copy)]
 pub struct Mat<'a, T> {
+    /// The elements; element `(i, j)` is `data[i * rs + j * cs]`.
     pub data: &'a [T],
+    /// Row stride, in elements.
     pub rs: usize,
+    /// Column stride, in elements.
     pub cs: usize,
 }
 

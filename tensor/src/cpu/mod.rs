@@ -35,16 +35,24 @@ use half::{bf16, f16};
 /// A CPU buffer of one dtype. Its elements are addressed through a [`crate::Layout`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum CpuStorage {
+    /// `f32` elements.
     F32(Vec<f32>),
+    /// `f64` elements.
     F64(Vec<f64>),
+    /// `f16` elements.
     F16(Vec<f16>),
+    /// `bf16` elements.
     BF16(Vec<bf16>),
+    /// `u8` elements.
     U8(Vec<u8>),
+    /// `u32` elements.
     U32(Vec<u32>),
+    /// `i64` elements.
     I64(Vec<i64>),
 }
 
 impl CpuStorage {
+    /// The dtype of the elements.
     pub fn dtype(&self) -> DType {
         match self {
             CpuStorage::F32(_) => DType::F32,
@@ -70,6 +78,7 @@ impl CpuStorage {
         }
     }
 
+    /// True when the buffer holds no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -103,8 +112,11 @@ impl CpuStorage {
 
 /// Moves typed vectors in and out of [`CpuStorage`], so kernels can be generic over `T`.
 pub trait CpuElement: Element {
+    /// Wraps a vector of this type in the matching [`CpuStorage`] variant.
     fn wrap(v: Vec<Self>) -> CpuStorage;
+    /// The elements, or `None` when the storage holds another dtype.
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    /// The elements mutably, or `None` when the storage holds another dtype.
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
 }
 

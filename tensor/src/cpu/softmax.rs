@@ -16,7 +16,9 @@ use crate::dtype::Float;
 /// Which normalization of a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Softmax {
+    /// `y_i = exp(x_i - max) / sum_j exp(x_j - max)`.
     Softmax,
+    /// `y_i = x_i - logsumexp_j x_j`.
     LogSoftmax,
 }
 

@@ -32,39 +32,48 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, self.shape()))
     }
 
+    /// [`Tensor::try_unary`], panicking on error.
     #[track_caller]
     pub fn unary(&self, op: UnaryOp) -> Tensor {
         or_panic(self.try_unary(op))
     }
 
+    /// `-x` elementwise.
     #[track_caller]
     pub fn neg(&self) -> Tensor {
         self.unary(UnaryOp::Neg)
     }
+    /// `e^x` elementwise.
     #[track_caller]
     pub fn exp(&self) -> Tensor {
         self.unary(UnaryOp::Exp)
     }
+    /// Natural logarithm elementwise.
     #[track_caller]
     pub fn log(&self) -> Tensor {
         self.unary(UnaryOp::Log)
     }
+    /// `sqrt(x)` elementwise.
     #[track_caller]
     pub fn sqrt(&self) -> Tensor {
         self.unary(UnaryOp::Sqrt)
     }
+    /// `1 / sqrt(x)` elementwise.
     #[track_caller]
     pub fn rsqrt(&self) -> Tensor {
         self.unary(UnaryOp::Rsqrt)
     }
+    /// `tanh(x)` elementwise.
     #[track_caller]
     pub fn tanh(&self) -> Tensor {
         self.unary(UnaryOp::Tanh)
     }
+    /// `1 / (1 + e^-x)` elementwise.
     #[track_caller]
     pub fn sigmoid(&self) -> Tensor {
         self.unary(UnaryOp::Sigmoid)
     }
+    /// `max(x, 0)` elementwise.
     #[track_caller]
     pub fn relu(&self) -> Tensor {
         self.unary(UnaryOp::Relu)
@@ -79,22 +88,27 @@ impl Tensor {
     pub fn gelu_erf(&self) -> Tensor {
         self.unary(UnaryOp::GeluErf)
     }
+    /// `sin(x)` elementwise, x in radians.
     #[track_caller]
     pub fn sin(&self) -> Tensor {
         self.unary(UnaryOp::Sin)
     }
+    /// `cos(x)` elementwise, x in radians.
     #[track_caller]
     pub fn cos(&self) -> Tensor {
         self.unary(UnaryOp::Cos)
     }
+    /// `|x|` elementwise.
     #[track_caller]
     pub fn abs(&self) -> Tensor {
         self.unary(UnaryOp::Abs)
     }
+    /// `x * x` elementwise.
     #[track_caller]
     pub fn square(&self) -> Tensor {
         self.unary(UnaryOp::Square)
     }
+    /// `1 / x` elementwise.
     #[track_caller]
     pub fn recip(&self) -> Tensor {
         self.unary(UnaryOp::Recip)
@@ -114,10 +128,12 @@ impl Tensor {
     pub fn affine(&self, mul: f64, add: f64) -> Tensor {
         self.unary(UnaryOp::Affine { mul, add })
     }
+    /// `x + v` elementwise.
     #[track_caller]
     pub fn add_scalar(&self, v: f64) -> Tensor {
         self.affine(1.0, v)
     }
+    /// `x * v` elementwise.
     #[track_caller]
     pub fn mul_scalar(&self, v: f64) -> Tensor {
         self.affine(v, 0.0)
@@ -135,35 +151,44 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, &shape))
     }
 
+    /// [`Tensor::try_binary`], panicking on error.
     #[track_caller]
     pub fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Tensor {
         or_panic(self.try_binary(rhs, op))
     }
 
+    /// `x + y` with broadcasting; an error for mismatched dtypes, devices or shapes.
     pub fn try_add(&self, rhs: &Tensor) -> Result<Tensor> {
         self.try_binary(rhs, BinaryOp::Add)
     }
+    /// `x - y` with broadcasting; an error for mismatched dtypes, devices or shapes.
     pub fn try_sub(&self, rhs: &Tensor) -> Result<Tensor> {
         self.try_binary(rhs, BinaryOp::Sub)
     }
+    /// `x * y` with broadcasting; an error for mismatched dtypes, devices or shapes.
     pub fn try_mul(&self, rhs: &Tensor) -> Result<Tensor> {
         self.try_binary(rhs, BinaryOp::Mul)
     }
+    /// `x / y` with broadcasting; an error for mismatched dtypes, devices or shapes.
     pub fn try_div(&self, rhs: &Tensor) -> Result<Tensor> {
         self.try_binary(rhs, BinaryOp::Div)
     }
+    /// `x + y` with broadcasting (panics on error).
     #[track_caller]
     pub fn add(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Add)
     }
+    /// `x - y` with broadcasting (panics on error).
     #[track_caller]
     pub fn sub(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Sub)
     }
+    /// `x * y` with broadcasting (panics on error).
     #[track_caller]
     pub fn mul(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Mul)
     }
+    /// `x / y` with broadcasting (panics on error).
     #[track_caller]
     pub fn div(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Div)
@@ -173,10 +198,12 @@ impl Tensor {
     pub fn pow(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Pow)
     }
+    /// Elementwise max with broadcasting; NaN propagates.
     #[track_caller]
     pub fn maximum(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Maximum)
     }
+    /// Elementwise min with broadcasting; NaN propagates.
     #[track_caller]
     pub fn minimum(&self, rhs: &Tensor) -> Tensor {
         self.binary(rhs, BinaryOp::Minimum)
@@ -194,30 +221,37 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, &shape))
     }
 
+    /// [`Tensor::try_compare`], panicking on error.
     #[track_caller]
     pub fn compare(&self, rhs: &Tensor, op: CmpOp) -> Tensor {
         or_panic(self.try_compare(rhs, op))
     }
+    /// `u8` mask of `x == y`, with broadcasting.
     #[track_caller]
     pub fn eq(&self, rhs: &Tensor) -> Tensor {
         self.compare(rhs, CmpOp::Eq)
     }
+    /// `u8` mask of `x != y`, with broadcasting.
     #[track_caller]
     pub fn ne(&self, rhs: &Tensor) -> Tensor {
         self.compare(rhs, CmpOp::Ne)
     }
+    /// `u8` mask of `x < y`, with broadcasting.
     #[track_caller]
     pub fn lt(&self, rhs: &Tensor) -> Tensor {
         self.compare(rhs, CmpOp::Lt)
     }
+    /// `u8` mask of `x <= y`, with broadcasting.
     #[track_caller]
     pub fn le(&self, rhs: &Tensor) -> Tensor {
         self.compare(rhs, CmpOp::Le)
     }
+    /// `u8` mask of `x > y`, with broadcasting.
     #[track_caller]
     pub fn gt(&self, rhs: &Tensor) -> Tensor {
         self.compare(rhs, CmpOp::Gt)
     }
+    /// `u8` mask of `x >= y`, with broadcasting.
     #[track_caller]
     pub fn ge(&self, rhs: &Tensor) -> Tensor {
         self.compare(rhs, CmpOp::Ge)
@@ -249,6 +283,7 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, &shape))
     }
 
+    /// [`Tensor::try_where_cond`], panicking on error.
     #[track_caller]
     pub fn where_cond(mask: &Tensor, on_true: &Tensor, on_false: &Tensor) -> Tensor {
         or_panic(Tensor::try_where_cond(mask, on_true, on_false))

@@ -19,8 +19,11 @@ pub struct LayerNormOutput {
 
 /// Gradients from the layer-norm backward.
 pub struct LayerNormGrads {
+    /// Gradient of the input, shaped like the input.
     pub dx: Tensor,
+    /// Gradient of the weight, shape `(C)`; `None` when the forward had no weight.
     pub dweight: Option<Tensor>,
+    /// Gradient of the bias, shape `(C)`; `None` unless `has_bias` was set.
     pub dbias: Option<Tensor>,
 }
 

@@ -42,6 +42,7 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, &shape))
     }
 
+    /// [`Tensor::try_index_select`], panicking on error.
     #[track_caller]
     pub fn index_select(&self, dim: isize, ids: &Tensor) -> Tensor {
         or_panic(self.try_index_select(dim, ids))
@@ -61,6 +62,7 @@ impl Tensor {
         rows.try_reshape(&shape)
     }
 
+    /// [`Tensor::try_embedding`], panicking on error.
     #[track_caller]
     pub fn embedding(&self, ids: &Tensor) -> Tensor {
         or_panic(self.try_embedding(ids))
@@ -87,6 +89,7 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, &shape))
     }
 
+    /// [`Tensor::try_index_add`], panicking on error.
     #[track_caller]
     pub fn index_add(&self, dim: isize, ids: &Tensor, size: usize) -> Tensor {
         or_panic(self.try_index_add(dim, ids, size))
@@ -117,6 +120,7 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, idx.shape()))
     }
 
+    /// [`Tensor::try_gather`], panicking on error.
     #[track_caller]
     pub fn gather(&self, dim: isize, idx: &Tensor) -> Tensor {
         or_panic(self.try_gather(dim, idx))
@@ -149,6 +153,7 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, dst_shape))
     }
 
+    /// [`Tensor::try_scatter_add`], panicking on error.
     #[track_caller]
     pub fn scatter_add(&self, dim: isize, idx: &Tensor, dst_shape: &[usize]) -> Tensor {
         or_panic(self.try_scatter_add(dim, idx, dst_shape))

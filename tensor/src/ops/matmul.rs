@@ -36,6 +36,7 @@ impl Tensor {
         Ok(Tensor::from_storage(storage, &with(batch, m, n)))
     }
 
+    /// [`Tensor::try_matmul`], panicking on error.
     #[track_caller]
     pub fn matmul(&self, rhs: &Tensor) -> Tensor {
         or_panic(self.try_matmul(rhs))

@@ -166,11 +166,15 @@ impl Tensor {
         })
     }
 
+    /// Softmax along `dim`: `exp(x - max) / sum exp(x - max)`, each row summing to 1. Panics on
+    /// error (see [`Tensor::try_softmax_kind`]).
     #[track_caller]
     pub fn softmax(&self, dim: isize) -> Tensor {
         or_panic(self.try_softmax_kind(dim, Softmax::Softmax))
     }
 
+    /// Log-softmax along `dim`: `x - logsumexp(x)`. Panics on error (see
+    /// [`Tensor::try_softmax_kind`]).
     #[track_caller]
     pub fn log_softmax(&self, dim: isize) -> Tensor {
         or_panic(self.try_softmax_kind(dim, Softmax::LogSoftmax))
@@ -220,6 +224,7 @@ impl Tensor {
         ))
     }
 
+    /// [`Tensor::try_logsumexp`], panicking on error.
     #[track_caller]
     pub fn logsumexp(&self, dim: isize, keepdim: bool) -> Tensor {
         or_panic(self.try_logsumexp(dim, keepdim))

@@ -26,6 +26,7 @@ impl Tensor {
         }
     }
 
+    /// [`Tensor::try_reshape`], panicking on error.
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Tensor {
         or_panic(self.try_reshape(shape))
@@ -36,6 +37,7 @@ impl Tensor {
         Ok(self.with_layout(self.layout().permute(dims)?))
     }
 
+    /// [`Tensor::try_permute`], panicking on error.
     #[track_caller]
     pub fn permute(&self, dims: &[usize]) -> Tensor {
         or_panic(self.try_permute(dims))
@@ -48,6 +50,7 @@ impl Tensor {
         Ok(self.with_layout(self.layout().transpose(d0, d1)?))
     }
 
+    /// [`Tensor::try_transpose`], panicking on error.
     #[track_caller]
     pub fn transpose(&self, d0: isize, d1: isize) -> Tensor {
         or_panic(self.try_transpose(d0, d1))
@@ -65,6 +68,7 @@ impl Tensor {
         Ok(self.with_layout(self.layout().narrow(d, start, len)?))
     }
 
+    /// [`Tensor::try_narrow`], panicking on error.
     #[track_caller]
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Tensor {
         or_panic(self.try_narrow(dim, start, len))
@@ -82,6 +86,7 @@ impl Tensor {
         Ok(self.with_layout(self.layout().broadcast_to(shape)?))
     }
 
+    /// [`Tensor::try_expand`], panicking on error.
     #[track_caller]
     pub fn expand(&self, shape: &[usize]) -> Tensor {
         or_panic(self.try_expand(shape))
@@ -93,6 +98,7 @@ impl Tensor {
         Ok(self.with_layout(self.layout().squeeze(d)?))
     }
 
+    /// [`Tensor::try_squeeze`], panicking on error.
     #[track_caller]
     pub fn squeeze(&self, dim: isize) -> Tensor {
         or_panic(self.try_squeeze(dim))
@@ -104,6 +110,7 @@ impl Tensor {
         Ok(self.with_layout(self.layout().unsqueeze(d)?))
     }
 
+    /// [`Tensor::try_unsqueeze`], panicking on error.
     #[track_caller]
     pub fn unsqueeze(&self, dim: isize) -> Tensor {
         or_panic(self.try_unsqueeze(dim))
@@ -192,6 +199,7 @@ impl Tensor {
         Ok(Tensor::from_parts(Arc::new(out), full))
     }
 
+    /// [`Tensor::try_cat`], panicking on error.
     #[track_caller]
     pub fn cat(tensors: &[&Tensor], dim: isize) -> Tensor {
         or_panic(Tensor::try_cat(tensors, dim))
@@ -219,6 +227,7 @@ impl Tensor {
         Tensor::try_cat(&expanded.iter().collect::<Vec<_>>(), d)
     }
 
+    /// [`Tensor::try_stack`], panicking on error.
     #[track_caller]
     pub fn stack(tensors: &[&Tensor], dim: isize) -> Tensor {
         or_panic(Tensor::try_stack(tensors, dim))

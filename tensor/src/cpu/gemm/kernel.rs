@@ -9,11 +9,17 @@ use std::sync::OnceLock;
 /// stores `C[i][j] = alpha AB[i][j] + beta C[i][j]` for `i < rows`, `j < cols`, where `C[i][j]`
 /// is `c + i * rsc + j`. With `beta == 0` the old `C` is not read.
 pub struct Tile {
+    /// Address of `C[0][0]`.
     pub c: *mut f32,
+    /// Row stride of C, in elements (columns are adjacent).
     pub rsc: isize,
+    /// Rows of the tile to store, at most `MR`.
     pub rows: usize,
+    /// Columns of the tile to store, at most `NR`.
     pub cols: usize,
+    /// Factor on the new product.
     pub alpha: f32,
+    /// Factor on the old C (0: C is overwritten without being read).
     pub beta: f32,
 }
 
@@ -43,6 +49,8 @@ pub const KC: usize = 768;
 /// One instruction set's micro-kernel with its tile shape, packers and cache blocking.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel {
+    /// Instruction set and tile shape, as shown in messages and benchmark output (for
+    /// example `"avx2 6x16"`).
     pub name: &'static str,
     /// Rows of C per micro-tile (height of an A panel).
     pub mr: usize,
@@ -56,8 +64,11 @@ pub struct Kernel {
     pub kc: usize,
     /// Columns of B packed at once (a multiple of `nr`): the B block stays in L3.
     pub nc: usize,
+    /// The micro-kernel.
     pub micro: MicroKernel,
+    /// Packs a block of A into `mr`-row panels.
     pub pack_a: Packer,
+    /// Packs a block of B into `nr`-column panels.
     pub pack_b: Packer,
     /// Whether the running CPU can execute this kernel.
     pub available: fn() -> bool,

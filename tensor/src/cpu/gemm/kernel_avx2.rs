@@ -21,6 +21,7 @@ use std::arch::x86_64::*;
 const MR: usize = 6;
 const NR: usize = 16;
 
+/// The AVX2 + FMA kernel: `6 x 16` tiles; available when the CPU has AVX2 and FMA.
 pub const KERNEL: Kernel = Kernel {
     name: "avx2 6x16",
     mr: MR,

@@ -24,6 +24,7 @@ use std::arch::x86_64::*;
 const MR: usize = 8;
 const NR: usize = 32;
 
+/// The AVX-512 kernel: `8 x 32` tiles; available when the CPU has AVX-512F.
 pub const KERNEL: Kernel = Kernel {
     name: "avx512 8x32",
     mr: MR,

@@ -10,6 +10,7 @@ use super::pack::{pack, MatRef};
 const MR: usize = 4;
 const NR: usize = 8;
 
+/// The portable kernel: `4 x 8` tiles; available on every CPU.
 pub const KERNEL: Kernel = Kernel {
     name: "generic 4x8",
     mr: MR,

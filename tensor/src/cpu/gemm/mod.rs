@@ -92,7 +92,9 @@ const TASK_FLOPS: usize = 1 << 26;
 /// A writable row-major matrix: element `(i, j)` lives at `ptr + i * rs + j`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatMut {
+    /// Address of element `(0, 0)`.
     pub ptr: *mut f32,
+    /// Row stride, in elements (columns are adjacent).
     pub rs: isize,
 }
 
@@ -124,13 +126,21 @@ impl MatMut {
 /// One product `C = alpha A B + beta C` with `A (m,k)`, `B (k,n)`, `C (m,n)`.
 #[derive(Clone, Copy, Debug)]
 pub struct Product {
+    /// Rows of A and C.
     pub m: usize,
+    /// Columns of A, rows of B (the summed dim).
     pub k: usize,
+    /// Columns of B and C.
     pub n: usize,
+    /// Factor on the product `A B`.
     pub alpha: f32,
+    /// The left operand `(m, k)`.
     pub a: MatRef,
+    /// The right operand `(k, n)`.
     pub b: MatRef,
+    /// Factor on the old C (0: C is only written, never read).
     pub beta: f32,
+    /// The output `(m, n)`.
     pub c: MatMut,
 }
 

@@ -21,8 +21,11 @@
 /// A read-only strided matrix: element `(i, j)` lives at `ptr + i * rs + j * cs`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef {
+    /// Address of element `(0, 0)`.
     pub ptr: *const f32,
+    /// Row stride, in elements.
     pub rs: isize,
+    /// Column stride, in elements.
     pub cs: isize,
 }
 
