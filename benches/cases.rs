@@ -87,7 +87,10 @@ pub fn all() -> Vec<Case> {
 /// output). Work: three times the forward products' flops (the backward computes two products
 /// per forward one).
 fn mlp() -> Case {
-    let forward_flops: usize = MLP_WIDTHS.windows(2).map(|w| 2 * MLP_ROWS * w[0] * w[1]).sum();
+    let forward_flops: usize = MLP_WIDTHS
+        .windows(2)
+        .map(|w| 2 * MLP_ROWS * w[0] * w[1])
+        .sum();
     Case {
         group: "mlp",
         id: "4096x384x1536_fwd_bwd".to_string(),
@@ -112,7 +115,9 @@ fn mlp() -> Case {
                     p.zero_grad();
                 }
                 h.sum_all().backward();
-                layers[0].params()[0].grad().expect("the first weight has a gradient")
+                layers[0].params()[0]
+                    .grad()
+                    .expect("the first weight has a gradient")
             })
         }),
     }
@@ -136,7 +141,9 @@ fn attention() -> Case {
                 for p in &qkv {
                     p.zero_grad();
                 }
-                Var::attention(&qkv[0], &qkv[1], &qkv[2]).sum_all().backward();
+                Var::attention(&qkv[0], &qkv[1], &qkv[2])
+                    .sum_all()
+                    .backward();
                 qkv[0].grad().expect("q has a gradient")
             })
         }),

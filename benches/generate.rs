@@ -45,10 +45,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         let count = |v: String| {
-            v.parse::<usize>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or(format!("{flag} takes a whole number of at least 1, not `{v}`"))
+            v.parse::<usize>().ok().filter(|&n| n >= 1).ok_or(format!(
+                "{flag} takes a whole number of at least 1, not `{v}`"
+            ))
         };
         match flag.as_str() {
             "--bench" => {}
@@ -134,7 +133,11 @@ fn reference(cfg: &Config, prompt: &[u32], o: &Options) -> Option<Value> {
                 .ok()
         }
         Ok(out) => {
-            eprintln!("reference skipped: {python} {} failed ({})", script.display(), out.status);
+            eprintln!(
+                "reference skipped: {python} {} failed ({})",
+                script.display(),
+                out.status
+            );
             None
         }
         Err(e) => {
@@ -170,7 +173,10 @@ fn main() {
         return;
     };
     let torch = theirs["torch"].as_str().unwrap_or("?");
-    for (key, who) in [("plain", "plain PyTorch loop"), ("transformers", "transformers generate")] {
+    for (key, who) in [
+        ("plain", "plain PyTorch loop"),
+        ("transformers", "transformers generate"),
+    ] {
         let Some(rate) = theirs[key].as_f64() else {
             continue;
         };

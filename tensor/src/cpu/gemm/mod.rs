@@ -48,6 +48,7 @@
 //! Each element of C is summed over `p` in the same order whatever the split, so the result does
 //! not depend on the number of threads. Packing buffers are kept per thread and reused.
 
+mod gemv;
 pub mod kernel;
 #[cfg(target_arch = "x86_64")]
 pub mod kernel_avx2;
@@ -144,13 +145,18 @@ pub struct Product {
     pub c: MatMut,
 }
 
-/// `C = alpha A B + beta C` with the fastest kernel for this CPU (see the module docs).
+/// `C = alpha A B + beta C` with the fastest kernel for this CPU (see the module docs); a
+/// product with one row of A skips the packing ([`gemv`]).
 ///
 /// # Safety
 /// Every element of `A`, `B` and `C` (for indices within `m`, `k`, `n`) must be in bounds of
 /// the memory behind its pointer; `C` must not overlap `A` or `B`, and nothing else may access
 /// `C` or write `A` or `B` during the call.
 pub unsafe fn sgemm_raw(p: Product) {
+    if gemv::applies(&p) {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { gemv::gemv(p, Threads::Auto) };
+    }
     // SAFETY: forwarded from this function's contract.
     unsafe { gemm_with(kernel::best(), Threads::Auto, p) }
 }

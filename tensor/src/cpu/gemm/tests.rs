@@ -288,6 +288,57 @@ fn threads_do_not_change_a_single_bit() {
 }
 
 #[test]
+fn one_row_products_skip_packing_and_match_the_reference() {
+    use super::{gemv, MatMut, MatRef, Product};
+    let mut seed = 100;
+    for (k, n) in [(1, 1), (7, 17), (65, 300), (1023, 1029), (384, 1152)] {
+        // B with contiguous columns (a weight read transposed) and with contiguous rows.
+        for form in [Form::ColMajor, Form::RowMajor] {
+            for (alpha, beta) in [(1.0, 0.0), (0.5, -2.0)] {
+                seed += 1;
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let a = Operand::new(1, k, Form::Strided, &mut rng);
+                let b = Operand::new(k, n, form, &mut rng);
+                let c0: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let (want, bound) = expected((1, k, n), alpha, &a, &b, beta, &c0, n);
+                for threads in [Threads::One, Threads::Auto] {
+                    // Where beta is zero, C starts as NaN: it must be written, never read.
+                    let mut c = if beta == 0.0 {
+                        vec![f32::NAN; n]
+                    } else {
+                        c0.clone()
+                    };
+                    let view = |o: &Operand| MatRef {
+                        ptr: o.data[o.offset..].as_ptr(),
+                        rs: o.rs as isize,
+                        cs: o.cs as isize,
+                    };
+                    let p = Product {
+                        m: 1,
+                        k,
+                        n,
+                        alpha,
+                        a: view(&a),
+                        b: view(&b),
+                        beta,
+                        c: MatMut {
+                            ptr: c.as_mut_ptr(),
+                            rs: n as isize,
+                        },
+                    };
+                    assert!(gemv::applies(&p));
+                    // SAFETY: the operands' buffers hold every element their strides address,
+                    // and `c` is a separate buffer of `n` elements.
+                    unsafe { gemv::gemv(p, threads) };
+                    let what = format!("gemv {threads:?} k={k} n={n} {form:?} beta={beta}");
+                    assert_within(&c, &want, &bound, &what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn fma_kernels_agree_bit_for_bit() {
     // AVX-512 and AVX2 share the depth blocking and sum each block in one FMA chain, so their
     // products are identical; K spans several blocks, and the tile edges differ between them.
@@ -301,12 +352,29 @@ fn fma_kernels_agree_bit_for_bit() {
         .filter(|kern| !kern.name.starts_with("generic"))
         .map(|kern| {
             let mut c = c0.clone();
-            sgemm(&kern, Threads::One, m, k, n, 0.5, a.mat(), b.mat(), 0.25, &mut c, n);
+            sgemm(
+                &kern,
+                Threads::One,
+                m,
+                k,
+                n,
+                0.5,
+                a.mat(),
+                b.mat(),
+                0.25,
+                &mut c,
+                n,
+            );
             (kern.name, c)
         })
         .collect();
     for pair in products.windows(2) {
-        assert!(pair[0].1 == pair[1].1, "{} and {} differ", pair[0].0, pair[1].0);
+        assert!(
+            pair[0].1 == pair[1].1,
+            "{} and {} differ",
+            pair[0].0,
+            pair[1].0
+        );
     }
 }
 
