@@ -14,6 +14,10 @@
 //! package is installed, `transformers`' `generate`. `--no-reference` times our side only.
 //! The last lines printed are the ratios and the rows for `benches/RESULTS.md`.
 
+/// The `llm` binary's allocator, so the timed work runs as `llm train` and `llm sample` run it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use llm::generate::{generate, Generation, Sampling};
 use llm::model::config::Config;
 use llm::model::Model;
@@ -148,6 +152,7 @@ fn reference(cfg: &Config, prompt: &[u32], o: &Options) -> Option<Value> {
 }
 
 fn main() {
+    llm::alloc::keep_freed_pages();
     let o = parse(std::env::args().skip(1)).unwrap_or_else(|e| {
         eprintln!("{e}\n{USAGE}");
         std::process::exit(2)

@@ -36,6 +36,10 @@
 //! checkout), `--no-reference`. Both sides report the median step. The last lines printed are
 //! the ratio and the row for `benches/RESULTS.md`, which names the device as its driver does.
 
+/// The `llm` binary's allocator, so the timed work runs as `llm train` and `llm sample` run it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use llm::data::TokenDataset;
 use llm::model::config::Config;
 use llm::train::Trainer;
@@ -316,6 +320,7 @@ fn device_name(device: Device) -> String {
 }
 
 fn main() {
+    llm::alloc::keep_freed_pages();
     let o = Options::parse(std::env::args().skip(1)).unwrap_or_else(|e| {
         eprintln!("{e}\n{USAGE}");
         std::process::exit(2)

@@ -4,21 +4,9 @@
 
 mod cli;
 
-/// Training allocates and frees many large buffers each step. The system allocator hands big
-/// freed blocks back to the kernel, which must zero fresh pages on the next allocation; mimalloc
-/// keeps them (see [`keep_freed_pages`]), which saves about a tenth of a training step's time.
+/// The allocator that keeps freed pages for the next step (see [`llm::alloc`]).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Tells mimalloc never to return freed pages to the operating system: the same buffer sizes
-/// come back every step, so the pages are reused instead of being zeroed again.
-fn keep_freed_pages() {
-    /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the binding does not name it; it
-    /// comes right before `mi_option_use_numa_nodes`, which it does name).
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use_numa_nodes - 1;
-    // SAFETY: `mi_option_set` only stores an option value; -1 ("never purge") is a valid value.
-    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
-}
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -55,7 +43,7 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    keep_freed_pages();
+    llm::alloc::keep_freed_pages();
     match Cli::parse().command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,10 +5,9 @@
 //! `v = b2 v + (1 - b2) g^2`, `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
 //! All four buffers are contiguous and of one length.
 
-use super::parallel::MIN_TASK_WORK;
+use super::parallel::{num_threads, par_for_each, MIN_TASK_WORK};
 use crate::dtype::Float;
 use multiversion::multiversion;
-use rayon::prelude::*;
 
 /// Hyperparameters of one AdamW step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -86,16 +85,17 @@ pub fn step<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], h: &AdamWS
         "adamw: buffer lengths differ"
     );
     let c = Coeffs::new(h);
-    let chunk = (MIN_TASK_WORK * 2).max(p.len().div_ceil(4 * rayon::current_num_threads()));
+    let chunk = (MIN_TASK_WORK * 2).max(p.len().div_ceil(4 * num_threads()));
     if p.len() <= chunk {
         step_slice(p, g, m, v, c);
         return;
     }
-    p.par_chunks_mut(chunk)
-        .zip(g.par_chunks(chunk))
-        .zip(m.par_chunks_mut(chunk))
-        .zip(v.par_chunks_mut(chunk))
-        .for_each(|(((p, g), m), v)| step_slice(p, g, m, v, c));
+    let chunks = p
+        .chunks_mut(chunk)
+        .zip(g.chunks(chunk))
+        .zip(m.chunks_mut(chunk))
+        .zip(v.chunks_mut(chunk));
+    par_for_each(chunks, |(((p, g), m), v)| step_slice(p, g, m, v, c));
 }
 
 #[cfg(test)]

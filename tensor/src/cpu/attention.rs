@@ -15,10 +15,9 @@
 //! accumulate `dK` and `dV` in a fixed order.
 
 use super::matmul::{gemm, Gemm, Mat};
-use super::parallel::{num_threads, MIN_TASK_WORK};
+use super::parallel::{num_threads, par_for_each, MIN_TASK_WORK};
 use super::simd;
 use crate::dtype::Float;
-use rayon::prelude::*;
 
 /// Query rows per block.
 pub const BLOCK: usize = 64;
@@ -165,10 +164,8 @@ pub fn forward<T: Gemm>(q: &[T], k: &[T], v: &[T], dims: Dims) -> AttentionOut<T
         )
     };
     if dims.parallel() {
-        out.par_chunks_mut(tq * d)
-            .zip(lse.par_chunks_mut(tq))
-            .enumerate()
-            .for_each(|(h, (o, l))| head(h, o, l));
+        let heads = out.chunks_mut(tq * d).zip(lse.chunks_mut(tq)).enumerate();
+        par_for_each(heads, |(h, (o, l))| head(h, o, l));
     } else {
         for (h, (o, l)) in out.chunks_mut(tq * d).zip(lse.chunks_mut(tq)).enumerate() {
             head(h, o, l);
@@ -361,11 +358,12 @@ pub fn backward<T: Gemm>(
         backward_head(x, dims, dq, dk, dv)
     };
     if dims.parallel() {
-        g.dq.par_chunks_mut(tq * d)
-            .zip(g.dk.par_chunks_mut(tk * d))
-            .zip(g.dv.par_chunks_mut(tk * d))
-            .enumerate()
-            .for_each(|(h, ((dq, dk), dv))| head(h, dq, dk, dv));
+        let heads =
+            g.dq.chunks_mut(tq * d)
+                .zip(g.dk.chunks_mut(tk * d))
+                .zip(g.dv.chunks_mut(tk * d))
+                .enumerate();
+        par_for_each(heads, |(h, ((dq, dk), dv))| head(h, dq, dk, dv));
     } else {
         let chunks =
             g.dq.chunks_mut(tq * d)

@@ -19,6 +19,7 @@ pub mod layer_norm;
 pub mod math;
 pub mod matmul;
 pub mod parallel;
+pub mod pool;
 pub mod reduce;
 pub mod simd;
 pub mod softmax;

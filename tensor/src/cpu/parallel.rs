@@ -5,10 +5,10 @@
 //! element-operations). Chunk boundaries depend only on the problem size and the thread count,
 //! never on scheduling, so results are reproducible for a given thread count.
 //!
-//! The calling thread works on the chunks too ([`par_for_each`]). Handing a whole job to rayon
-//! from a thread outside its pool (say the program's main thread) parks that thread until a
-//! worker wakes it at the end: with the worker's own wake-up, two thread wake-ups per kernel
-//! call, which on a busy machine cost as much as a whole 100-microsecond kernel.
+//! The calling thread works on the chunks too ([`par_for_each`]), beside the helpers of the
+//! kernels' own pool ([`super::pool`]), which spin between kernels instead of sleeping: a
+//! thread wake-up costs as much as a whole 50-microsecond kernel, and a training step of a
+//! small model runs hundreds of them.
 //!
 //! Kernels that return a new buffer build it with [`collect_chunks`], which never zero-fills
 //! it: `vec![0.0; n]` costs a full extra write pass over the output, as much as a whole
@@ -59,7 +59,8 @@ pub fn for_each_chunk<T: Send>(
 }
 
 /// Runs `f(item)` once for every item of `items`, on up to [`num_threads`] threads: the
-/// calling thread and pool workers take items one at a time until none are left.
+/// calling thread and the kernel pool's helpers ([`super::pool`]) take items one at a time
+/// until none are left.
 pub fn par_for_each<I: Iterator + Send>(items: I, f: impl Fn(I::Item) + Sync) {
     let items = Mutex::new(items);
     let next = || items.lock().unwrap_or_else(PoisonError::into_inner).next();
@@ -68,12 +69,10 @@ pub fn par_for_each<I: Iterator + Send>(items: I, f: impl Fn(I::Item) + Sync) {
             f(item);
         }
     };
-    rayon::in_place_scope(|scope| {
-        for _ in 1..num_threads() {
-            scope.spawn(|_| work());
-        }
-        work();
-    });
+    if num_threads() <= 1 {
+        return work();
+    }
+    super::pool::broadcast(&work);
 }
 
 /// A new vector of `len` elements, filled by `f(first_item, chunk)` over chunks of

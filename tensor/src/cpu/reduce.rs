@@ -12,13 +12,12 @@
 //! - anything else: a strided walk per output.
 //! Every order of accumulation is fixed by the shapes alone, so results are deterministic.
 
-use super::parallel::for_each_chunk;
+use super::parallel::{for_each_chunk, par_for_each};
 use super::simd;
 use super::strided::{offsets_reference, Strided};
 use crate::dtype::Float;
 use crate::op::ReduceOp;
 use crate::Layout;
-use rayon::prelude::*;
 
 /// Splits `layout` into the kept view (with the input offset) and the reduced view (offset 0).
 fn split(layout: &Layout, dims: &[usize]) -> (Layout, Layout) {
@@ -85,7 +84,10 @@ fn reduce_slice<T: Float>(op: ReduceOp, x: &[T]) -> T {
     if x.len() <= BLOCK {
         return block(x);
     }
-    let partials: Vec<T> = x.par_chunks(BLOCK).map(block).collect();
+    let mut partials = vec![identity(op); x.len().div_ceil(BLOCK)];
+    par_for_each(partials.iter_mut().zip(x.chunks(BLOCK)), |(p, s)| {
+        *p = block(s)
+    });
     partials
         .into_iter()
         .fold(identity(op), |a, b| combine(op, a, b))

@@ -67,9 +67,8 @@ pub use pack::MatRef;
 pub use reference::gemm_reference;
 
 use super::matmul::Mat;
-use super::parallel::num_threads;
+use super::parallel::{num_threads, par_for_each};
 use kernel::Tile;
-use rayon::prelude::*;
 use std::cell::Cell;
 use std::ops::Range;
 use std::thread::LocalKey;
@@ -242,7 +241,7 @@ pub unsafe fn gemm_with(kernel: &Kernel, threads: Threads, p: Product) {
         // SAFETY: forwarded from this function's contract.
         return unsafe { sequential(kernel, p) };
     }
-    (0..split.tasks()).into_par_iter().for_each(|t| {
+    par_for_each(0..split.tasks(), |t| {
         let (rows, cols) = split.task(t);
         // SAFETY: the task's rows and columns are inside the product, and tasks cover
         // disjoint rectangles of C, so each writes its own elements.
