@@ -229,6 +229,9 @@ fn compare(shapes: &[Shape], rounds: usize, cpu_time: bool) {
             }
             if let Some(t) = torch.as_mut() {
                 theirs.extend(t.time(s, reps));
+                // PyTorch's OpenMP threads spin for a while after their last product; let them
+                // go idle, so that they do not share the cores with ours.
+                std::thread::sleep(std::time::Duration::from_millis(500));
             }
         }
         let ours = s.flops() / median(&mut ours) / 1e9;

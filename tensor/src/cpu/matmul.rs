@@ -125,7 +125,7 @@ pub struct Mat<'a, T> {
 }
 
 /// True when every element of a `rows x cols` matrix with these strides lies in `len`.
-fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+pub(crate) fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
 }
 

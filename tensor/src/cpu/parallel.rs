@@ -61,8 +61,20 @@ pub fn for_each_chunk<T: Send>(
 /// Runs `f(item)` once for every item of `items`, on up to [`num_threads`] threads: the
 /// calling thread and the kernel pool's helpers ([`super::pool`]) take items one at a time
 /// until none are left.
-pub fn par_for_each<I: Iterator + Send>(items: I, f: impl Fn(I::Item) + Sync) {
-    let items = Mutex::new(items);
+///
+/// A single item runs on the calling thread without taking the pool, so that work nested in
+/// it (a large product inside a one-batch matmul) can still use every thread.
+pub fn par_for_each<I: Iterator + Send>(mut items: I, f: impl Fn(I::Item) + Sync)
+where
+    I::Item: Send,
+{
+    let Some(first) = items.next() else {
+        return;
+    };
+    let Some(second) = items.next() else {
+        return f(first);
+    };
+    let items = Mutex::new([first, second].into_iter().chain(items));
     let next = || items.lock().unwrap_or_else(PoisonError::into_inner).next();
     let work = || {
         while let Some(item) = next() {

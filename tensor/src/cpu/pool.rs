@@ -218,6 +218,34 @@ mod tests {
     }
 
     #[test]
+    fn work_nested_in_a_single_item_still_gets_every_thread() {
+        if super::super::parallel::num_threads() < 2 {
+            return;
+        }
+        // Two inner items that each wait (up to a second) for the other to start: they meet
+        // only if they run on two threads at once. Other tests may hold the pool for a
+        // moment (then the inner loop runs alone, correctly), so a few attempts are allowed.
+        let attempt = || {
+            let started = AtomicUsize::new(0);
+            let met = AtomicUsize::new(0);
+            par_for_each(0..1, |_| {
+                par_for_each(0..2, |_| {
+                    started.fetch_add(1, Relaxed);
+                    let t = std::time::Instant::now();
+                    while started.load(Relaxed) < 2 && t.elapsed().as_millis() < 200 {
+                        std::hint::spin_loop();
+                    }
+                    if started.load(Relaxed) == 2 {
+                        met.fetch_add(1, Relaxed);
+                    }
+                });
+            });
+            met.load(Relaxed) == 2
+        };
+        assert!((0..20).any(|_| attempt()));
+    }
+
+    #[test]
     fn a_panic_in_a_job_reaches_the_caller_and_the_pool_keeps_working() {
         let result = std::panic::catch_unwind(|| {
             par_for_each(0..100, |i| {

@@ -66,7 +66,7 @@ pub use kernel::Kernel;
 pub use pack::MatRef;
 pub use reference::gemm_reference;
 
-use super::matmul::Mat;
+use super::matmul::{fits, Mat};
 use super::parallel::{num_threads, par_for_each};
 use kernel::Tile;
 use std::cell::Cell;
@@ -175,9 +175,6 @@ pub fn sgemm(
     c: &mut [f32],
     rsc: usize,
 ) {
-    let fits = |len: usize, rows: usize, cols: usize, rs: usize, cs: usize| {
-        rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
-    };
     assert!(
         fits(a.data.len(), m, k, a.rs, a.cs),
         "sgemm: A out of bounds"
