@@ -9,6 +9,10 @@
 #[path = "../cases.rs"]
 mod cases;
 
+/// The `llm` binary's allocator (freed pages kept), so that kernels are timed as they run there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cases::Unit;
 use std::hint::black_box;
 use std::time::Instant;
@@ -36,6 +40,7 @@ fn time_per_call(call: &mut cases::Call) -> f64 {
 }
 
 fn main() {
+    llm::alloc::keep_freed_pages();
     // `cargo bench` passes `--bench`; everything else is a name filter.
     let filters: Vec<String> = std::env::args()
         .skip(1)

@@ -10,18 +10,18 @@
 //! ```
 //!
 //! Each parameter runs through one fused in-place kernel ([`tensor::Tensor::adamw_step_`]), and
-//! parameters are updated in parallel: the kernel splits a large tensor into chunks and rayon
-//! balances all tensors' chunks over the threads, where one tensor at a time would leave threads
-//! idle at the end of each. Each element's update is independent, so results do not depend on
+//! parameters are updated in parallel: the threads of the kernel pool take whole tensors from
+//! one queue (each tensor's kernel then runs on its thread alone), where one tensor at a time
+//! split over the threads would leave them idle at the end of each. Each element's update is independent, so results do not depend on
 //! the thread count.
 
 use super::{
     owned_copy, reject_leftovers, slots, take_tensor, zero_grads, Optimizer, OptimizerState, Slot,
 };
 use autograd::Var;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tensor::cpu::parallel::par_for_each;
 use tensor::{AdamWStep, Error, Result, Tensor};
 
 /// AdamW's hyperparameters (the learning rate comes with each step).
@@ -124,9 +124,19 @@ fn step_one(slot: &mut Slot<Moments>, config: &AdamWConfig, lr: f64) -> Result<(
 impl Optimizer for AdamW {
     fn step(&mut self, lr: f64) -> Result<()> {
         let config = self.config;
-        self.slots
-            .par_iter_mut()
-            .try_for_each(|slot| step_one(slot, &config, lr))
+        let first_error = std::sync::Mutex::new(None);
+        par_for_each(self.slots.iter_mut(), |slot| {
+            if let Err(e) = step_one(slot, &config, lr) {
+                first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(e);
+            }
+        });
+        match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn zero_grad(&self) {
