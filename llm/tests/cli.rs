@@ -2,33 +2,9 @@
 //! standard error and a non-zero exit, never a panic.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn llm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// Asserts a clean failure whose one-line message contains `want`.
-fn fails_with(out: &Output, want: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(err.starts_with("error: ") && err.ends_with('\n'), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains(want), "{err:?} lacks {want:?}");
-    assert!(!err.contains("panicked"), "{err}");
-}
+mod common;
+use common::{fails_with, llm, stdout};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

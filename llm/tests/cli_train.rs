@@ -2,34 +2,11 @@
 //! standard output, resuming, Ctrl-C, and one-sentence errors on bad input.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn llm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{fails_with, llm, stdout as ok};
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn fails_with(out: &Output, want: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(
-        err.contains(want) && !err.contains("panicked"),
-        "{err:?} lacks {want:?}"
-    );
-}
-
-/// A tiny configuration (nanoGPT keys) so runs take a second or two.
 fn tiny_config(dir: &Path) -> String {
     let path = dir.join("tiny.json");
     let cfg = r#"{"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 8,
