@@ -209,7 +209,12 @@ pub trait Float:
         }
     }
     /// Fast `exp` for vectorized kernels (see the trait doc).
-    fn fast_exp(self) -> Self;
+    fn fast_exp(self) -> Self {
+        self.fast_exp_with::<false>()
+    }
+    /// [`Float::fast_exp`], its polynomial on fused multiply-adds when `FUSED`: only for code
+    /// compiled for a CPU with FMA (see [`crate::cpu::math::mul_add`]).
+    fn fast_exp_with<const FUSED: bool>(self) -> Self;
     /// Fast `tanh` for vectorized kernels (see the trait doc).
     fn fast_tanh(self) -> Self;
     /// Fast `erf` for vectorized kernels (see the trait doc).
@@ -266,8 +271,8 @@ impl Float for f32 {
         f32::is_nan(self)
     }
     #[inline(always)]
-    fn fast_exp(self) -> Self {
-        crate::cpu::math::exp_f32(self)
+    fn fast_exp_with<const FUSED: bool>(self) -> Self {
+        crate::cpu::math::exp_f32::<FUSED>(self)
     }
     #[inline(always)]
     fn fast_tanh(self) -> Self {
@@ -329,7 +334,7 @@ impl Float for f64 {
         f64::is_nan(self)
     }
     #[inline(always)]
-    fn fast_exp(self) -> Self {
+    fn fast_exp_with<const FUSED: bool>(self) -> Self {
         f64::exp(self)
     }
     #[inline(always)]

@@ -17,6 +17,7 @@
 use super::matmul::{gemm, Gemm, Mat};
 use super::parallel::{num_threads, par_for_each, MIN_TASK_WORK};
 use super::simd;
+use super::softmax;
 use crate::dtype::Float;
 
 /// Query rows per block.
@@ -123,13 +124,8 @@ fn forward_head<T: Gemm>(q: &[T], k: &[T], v: &[T], dims: Dims, o: &mut [T], lse
         for r in 0..rows {
             let row = &mut s[r * kend..(r + 1) * kend];
             let (seen, masked) = row.split_at_mut(dims.visible(i0 + r));
-            let m = simd::max(seen);
-            simd::map_inplace(seen, |x| (x - m).fast_exp());
-            let sum = simd::sum(seen);
-            let inv = T::ONE / sum;
-            simd::map_inplace(seen, |x| x * inv);
+            lse[i0 + r] = softmax::row_in_place(seen);
             masked.fill(T::ZERO);
-            lse[i0 + r] = m + sum.ln();
         }
         let p = Mat {
             data: &s,

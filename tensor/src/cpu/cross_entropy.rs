@@ -6,10 +6,12 @@
 //! Backward, for upstream gradient `g` of the mean loss:
 //! `dlogits[n, v] = g / count * (exp(logits[n, v] - lse_n) - [v == t_n])`, zero on ignored rows.
 
-use super::parallel::{collect_chunks, for_each_chunk};
-use super::simd;
-use super::softmax::row_logsumexp;
+use super::lanes;
+use super::parallel::collect_chunks;
+use super::softmax;
 use crate::dtype::Float;
+use multiversion::multiversion;
+use multiversion::target::target_cfg_f;
 use std::mem::MaybeUninit;
 
 /// Forward result: the mean loss, the number of counted rows and each row's logsumexp.
@@ -45,14 +47,10 @@ pub fn forward_reference<T: Float>(
     }
 }
 
-/// Forward: each row's logsumexp vectorized, rows threaded, losses summed in row order.
+/// Forward: the rows' logsumexp vectorized and threaded ([`softmax::logsumexp`]), losses
+/// summed in row order.
 pub fn forward<T: Float>(logits: &[T], v: usize, targets: &[Option<usize>]) -> CrossEntropyOut<T> {
-    let mut lse = vec![T::ZERO; targets.len()];
-    for_each_chunk(&mut lse, 1, 4 * v, |first, chunk| {
-        for (r, l) in chunk.iter_mut().enumerate() {
-            *l = row_logsumexp(&logits[(first + r) * v..(first + r + 1) * v]);
-        }
-    });
+    let lse = softmax::logsumexp(logits, v);
     let (mut sum, mut count) = (T::ZERO, 0);
     for (n, t) in targets.iter().enumerate() {
         if let Some(t) = *t {
@@ -102,22 +100,53 @@ pub fn backward<T: Float>(
     if v == 0 {
         return vec![];
     }
-    // SAFETY: every row of every chunk is written, by `map_uninit` or with zeros.
+    // SAFETY: `backward_rows` writes every element of every chunk.
     unsafe {
         collect_chunks(logits.len(), v, 2 * v, |first, chunk| {
-            for (r, dr) in chunk.chunks_mut(v).enumerate() {
-                let n = first + r;
-                match targets[n] {
-                    Some(t) => {
-                        let l = lse[n];
-                        let row = &logits[n * v..(n + 1) * v];
-                        simd::map_uninit(row, dr, |x| scale * (x - l).fast_exp());
-                        dr[t].write(scale * (row[t] - l).fast_exp() - scale);
-                    }
-                    None => dr.fill(MaybeUninit::new(T::ZERO)),
-                }
-            }
+            let rows = first..first + chunk.len() / v;
+            let logits = &logits[first * v..][..chunk.len()];
+            backward_rows(logits, v, &targets[rows.clone()], &lse[rows], scale, chunk)
         })
+    }
+}
+
+/// [`backward`] on a block of whole rows (`targets` and `lse` for those rows, `scale` the
+/// upstream gradient over the count), one dispatch per block.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn backward_rows<T: Float>(
+    logits: &[T],
+    v: usize,
+    targets: &[Option<usize>],
+    lse: &[T],
+    scale: T,
+    d: &mut [MaybeUninit<T>],
+) {
+    if target_cfg_f!(target_feature = "fma") {
+        backward_rows_with::<T, true>(logits, v, targets, lse, scale, d)
+    } else {
+        backward_rows_with::<T, false>(logits, v, targets, lse, scale, d)
+    }
+}
+
+#[inline(always)]
+fn backward_rows_with<T: Float, const FUSED: bool>(
+    logits: &[T],
+    v: usize,
+    targets: &[Option<usize>],
+    lse: &[T],
+    scale: T,
+    d: &mut [MaybeUninit<T>],
+) {
+    let rows = logits.chunks_exact(v).zip(d.chunks_exact_mut(v));
+    for ((row, dr), (t, &l)) in rows.zip(targets.iter().zip(lse)) {
+        match *t {
+            Some(t) => {
+                let p = |x: T| scale * (x - l).fast_exp_with::<FUSED>();
+                lanes::map_uninit(row, dr, p);
+                dr[t].write(p(row[t]) - scale);
+            }
+            None => dr.fill(MaybeUninit::new(T::ZERO)),
+        }
     }
 }
 

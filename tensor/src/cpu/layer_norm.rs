@@ -11,9 +11,12 @@
 //! The column sums are accumulated per fixed block of rows and the blocks combined in order,
 //! so the result does not depend on the thread count.
 
+use super::lanes;
 use super::parallel::{collect_chunks, collect_chunks_with, for_each_chunk};
 use super::simd;
 use crate::dtype::Float;
+use multiversion::multiversion;
+use std::mem::MaybeUninit;
 
 /// Outputs of the forward pass.
 pub struct LayerNormOut<T> {
@@ -70,28 +73,46 @@ pub fn forward<T: Float>(
 ) -> LayerNormOut<T> {
     let n = if c == 0 { 0 } else { x.len() / c };
     let mut stats = vec![(T::ZERO, T::ZERO); n];
-    // SAFETY: every row of every chunk is written by one of the `*_uninit` loops.
+    // SAFETY: `forward_rows` writes every element of every chunk.
     let y = unsafe {
         collect_chunks_with(x.len(), c, 5 * c, &mut stats, |first, chunk, st| {
-            for (r, (yr, s)) in chunk.chunks_mut(c).zip(st).enumerate() {
-                let row = &x[(first + r) * c..(first + r + 1) * c];
-                let m = simd::sum(row) / T::from_usize(c);
-                let var = simd::sum_map(row, |v| (v - m) * (v - m)) / T::from_usize(c);
-                let rs = T::ONE / (var + T::from_f64(eps)).sqrt();
-                *s = (m, rs);
-                match (w, b) {
-                    (Some(w), Some(b)) => {
-                        simd::zip3_map_uninit(row, w, b, yr, |v, w, b| (v - m) * rs * w + b)
-                    }
-                    (Some(w), None) => simd::zip_map_uninit(row, w, yr, |v, w| (v - m) * rs * w),
-                    (None, Some(b)) => simd::zip_map_uninit(row, b, yr, |v, b| (v - m) * rs + b),
-                    (None, None) => simd::map_uninit(row, yr, |v| (v - m) * rs),
-                }
-            }
+            forward_rows(&x[first * c..][..chunk.len()], c, w, b, eps, chunk, st)
         })
     };
     let (mean, rstd) = stats.into_iter().unzip();
     LayerNormOut { y, mean, rstd }
+}
+
+/// [`forward`] on a block of whole rows, writing each row's `(mean, rstd)` to `stats`: one
+/// dispatch per block, so a short row costs no call.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn forward_rows<T: Float>(
+    x: &[T],
+    c: usize,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    eps: f64,
+    y: &mut [MaybeUninit<T>],
+    stats: &mut [(T, T)],
+) {
+    if c == 0 {
+        return;
+    }
+    let rows = x.chunks_exact(c).zip(y.chunks_exact_mut(c));
+    for ((row, yr), s) in rows.zip(stats) {
+        let m = lanes::sum(row) / T::from_usize(c);
+        let var = lanes::sum_map(row, |v| (v - m) * (v - m)) / T::from_usize(c);
+        let rs = T::ONE / (var + T::from_f64(eps)).sqrt();
+        *s = (m, rs);
+        match (w, b) {
+            (Some(w), Some(b)) => {
+                lanes::zip3_map_uninit(row, w, b, yr, |v, w, b| (v - m) * rs * w + b)
+            }
+            (Some(w), None) => lanes::zip_map_uninit(row, w, yr, |v, w| (v - m) * rs * w),
+            (None, Some(b)) => lanes::zip_map_uninit(row, b, yr, |v, b| (v - m) * rs + b),
+            (None, None) => lanes::map_uninit(row, yr, |v| (v - m) * rs),
+        }
+    }
 }
 
 /// Plain reference backward.

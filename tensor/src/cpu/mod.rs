@@ -15,6 +15,7 @@ pub mod cross_entropy;
 pub mod gelu;
 pub mod gemm;
 pub mod index;
+pub mod lanes;
 pub mod layer_norm;
 pub mod math;
 pub mod matmul;

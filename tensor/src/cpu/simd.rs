@@ -9,16 +9,14 @@
 //! The `*_uninit` loops write into buffers that were never initialized (see
 //! [`super::parallel::collect_chunks`]); they require equal lengths and write every output.
 //!
-//! Floating-point sums are not associative, so a compiler never vectorizes `s += x[i]` by
-//! itself; [`sum`] and [`dot`] keep `LANES` independent partial sums instead, which vectorize,
-//! and combine them in a fixed order, which keeps results deterministic.
+//! The reductions and the `*_uninit` loops are the bodies of [`super::lanes`] (where the way
+//! sums vectorize is explained) behind a dispatcher; a kernel that runs many of them on short
+//! rows builds its own multiversioned function from those bodies instead.
 
+use super::lanes;
 use crate::dtype::Float;
 use multiversion::multiversion;
 use std::mem::MaybeUninit;
-
-/// Independent partial sums per reduction: two AVX-512 registers of f32.
-pub const LANES: usize = 32;
 
 /// `y[i] = f(x[i])`.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
@@ -31,9 +29,7 @@ pub fn map<T: Copy, F: Fn(T) -> T>(x: &[T], y: &mut [T], f: F) {
 /// `x[i] = f(x[i])` in place.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn map_inplace<T: Copy, F: Fn(T) -> T>(x: &mut [T], f: F) {
-    for a in x.iter_mut() {
-        *a = f(*a);
-    }
+    lanes::map_inplace(x, f)
 }
 
 /// `z[i] = f(x[i], y[i])`.
@@ -71,22 +67,13 @@ pub fn scalar_map<T: Copy, F: Fn(T, T) -> T>(s: T, y: &[T], z: &mut [T], f: F) {
 /// `y[i] = f(x[i])` into uninitialized `y`, every element written.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn map_uninit<T: Copy, F: Fn(T) -> T>(x: &[T], y: &mut [MaybeUninit<T>], f: F) {
-    assert_eq!(x.len(), y.len(), "map_uninit: lengths differ");
-    for (a, b) in x.iter().zip(y.iter_mut()) {
-        b.write(f(*a));
-    }
+    lanes::map_uninit(x, y, f)
 }
 
 /// `z[i] = f(x[i], y[i])` into uninitialized `z`, every element written.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn zip_map_uninit<T: Copy, F: Fn(T, T) -> T>(x: &[T], y: &[T], z: &mut [MaybeUninit<T>], f: F) {
-    assert!(
-        x.len() == z.len() && y.len() == z.len(),
-        "zip_map_uninit: lengths differ"
-    );
-    for ((a, b), c) in x.iter().zip(y).zip(z.iter_mut()) {
-        c.write(f(*a, *b));
-    }
+    lanes::zip_map_uninit(x, y, z, f)
 }
 
 /// `z[i] = f(x[i], s)` into uninitialized `z`, every element written.
@@ -116,110 +103,43 @@ pub fn zip3_map_uninit<T: Copy, F: Fn(T, T, T) -> T>(
     z: &mut [MaybeUninit<T>],
     f: F,
 ) {
-    assert!(
-        x.len() == z.len() && y.len() == z.len() && w.len() == z.len(),
-        "zip3_map_uninit: lengths differ"
-    );
-    for (((a, b), c), d) in x.iter().zip(y).zip(w).zip(z.iter_mut()) {
-        d.write(f(*a, *b, *c));
-    }
+    lanes::zip3_map_uninit(x, y, w, z, f)
 }
 
-/// Combines lane partials pairwise with `op`, in a fixed order: a tree of `log2(LANES)` vector
-/// steps (a left-to-right fold would be a chain of `LANES` dependent scalar steps).
-#[inline(always)]
-fn combine<T: Copy>(mut acc: [T; LANES], op: impl Fn(T, T) -> T) -> T {
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for i in 0..width {
-            acc[i] = op(acc[i], acc[i + width]);
-        }
-    }
-    acc[0]
-}
-
-/// Folds `x` into `LANES` partials, element `i` into lane `i % LANES` with
-/// `acc = step(acc, x[i])`, every lane starting at `init`.
-#[inline(always)]
-fn fold_lanes<T: Copy>(x: &[T], init: T, step: impl Fn(T, T) -> T) -> [T; LANES] {
-    let mut acc = [init; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] = step(acc[i], c[i]);
-        }
-    }
-    for (i, &v) in tail.iter().enumerate() {
-        acc[i] = step(acc[i], v);
-    }
-    acc
-}
-
-/// `sum_i x[i]`, with `LANES` partial sums.
+/// `sum_i x[i]`.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn sum<T: Float>(x: &[T]) -> T {
-    combine(fold_lanes(x, T::ZERO, |a, v| a + v), |a, b| a + b)
+    lanes::sum(x)
 }
 
-/// `sum_i f(x[i])`, with `LANES` partial sums.
+/// `sum_i f(x[i])`.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn sum_map<T: Float, F: Fn(T) -> T>(x: &[T], f: F) -> T {
-    combine(fold_lanes(x, T::ZERO, |a, v| a + f(v)), |a, b| a + b)
+    lanes::sum_map(x, f)
 }
 
 /// `y[i] = f(x[i])`, returning `sum_i y[i]` in one pass (the value [`sum`] of `y` would give).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn map_sum<T: Float, F: Fn(T) -> T>(x: &[T], y: &mut [T], f: F) -> T {
-    assert_eq!(x.len(), y.len(), "map_sum: lengths differ");
-    let mut acc = [T::ZERO; LANES];
-    let xs = x.chunks_exact(LANES);
-    let mut ys = y.chunks_exact_mut(LANES);
-    let xt = xs.remainder();
-    for (a, b) in xs.zip(&mut ys) {
-        for i in 0..LANES {
-            b[i] = f(a[i]);
-            acc[i] += b[i];
-        }
-    }
-    for (i, (a, b)) in xt.iter().zip(ys.into_remainder()).enumerate() {
-        *b = f(*a);
-        acc[i] += *b;
-    }
-    combine(acc, |a, b| a + b)
+    lanes::map_sum(x, y, f)
 }
 
-/// `sum_i x[i] * y[i]`, with `LANES` partial sums.
+/// `sum_i x[i] * y[i]`.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn dot<T: Float>(x: &[T], y: &[T]) -> T {
-    let n = x.len().min(y.len());
-    let (x, y) = (&x[..n], &y[..n]);
-    let mut acc = [T::ZERO; LANES];
-    let xs = x.chunks_exact(LANES);
-    let ys = y.chunks_exact(LANES);
-    let (xt, yt) = (xs.remainder(), ys.remainder());
-    for (a, b) in xs.zip(ys) {
-        for i in 0..LANES {
-            acc[i] += a[i] * b[i];
-        }
-    }
-    for i in 0..xt.len() {
-        acc[i] += xt[i] * yt[i];
-    }
-    combine(acc, |a, b| a + b)
+    lanes::dot(x, y)
 }
 
-/// `max_i x[i]` (NaN propagates; `-inf` for an empty slice).
+/// `max_i x[i]`, NaN when any element is NaN (`-inf` for an empty slice).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn max<T: Float>(x: &[T]) -> T {
-    combine(fold_lanes(x, T::NEG_INFINITY, T::max_nan), T::max_nan)
+    lanes::max(x)
 }
 
-/// `min_i x[i]` (NaN propagates; `+inf` for an empty slice).
+/// `min_i x[i]`, NaN when any element is NaN (`+inf` for an empty slice).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 pub fn min<T: Float>(x: &[T]) -> T {
-    combine(fold_lanes(x, T::INFINITY, T::min_nan), T::min_nan)
+    lanes::min(x)
 }
 
 /// `y[i] += a * x[i]`.
