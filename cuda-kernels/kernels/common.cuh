@@ -74,7 +74,9 @@ template <typename T, typename Op> __device__ T warp_reduce(T v, Op op) {
 }
 
 // Combines `v` across the whole block; every thread gets the result. `scratch` is a shared
-// array of 32 elements. Every thread of the block must call this.
+// array of 32 elements. Every thread of the block must call this, and the block must be
+// one-dimensional with a multiple of 32 threads (partial warps would shuffle with lanes that
+// do not exist).
 template <typename T, typename Op>
 __device__ T block_reduce(T v, T* scratch, Op op, T identity) {
     const int lane = threadIdx.x & 31;

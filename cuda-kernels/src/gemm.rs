@@ -10,8 +10,8 @@
 //! transpose read column-major (no transposition flag), and one with unit row stride (a
 //! transposed view) takes the transposition flag.
 
-use crate::gpu::{Gpu, KernelArg};
 use crate::{Family, LaunchConfig, Result};
+use crate::{Gpu, KernelArg};
 use cudarc::cublas::{result as blas, sys::cublasOperation_t};
 use std::ffi::{c_int, c_longlong};
 

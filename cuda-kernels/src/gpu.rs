@@ -8,92 +8,15 @@
 use crate::alloc::{DeviceBuffer, Pool};
 use crate::nvrtc::{self, Nvrtc};
 use crate::{cache, libs, Family, Result};
+use crate::{DeviceInfo, KernelArg};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{
     result::{self as driver, DriverError},
-    sys, CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchConfig,
+    sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig,
 };
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-/// The most dims a [`Strided`] view holds (`MAX_DIMS` in `common.cuh`).
-pub const MAX_DIMS: usize = 8;
-
-/// A strided view as kernels take it: element `[i0, ...]` lives at
-/// `offset + sum_k i_k * strides[k]`. The C layout of `struct Strided` in `common.cuh`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Strided {
-    /// Number of dims in use (at most [`MAX_DIMS`]).
-    pub rank: u64,
-    /// Index of the first element, in elements.
-    pub offset: u64,
-    /// Size of each dim; entries from `rank` on are unused.
-    pub shape: [u64; MAX_DIMS],
-    /// Elements to step per unit of each dim; entries from `rank` on are unused.
-    pub strides: [u64; MAX_DIMS],
-}
-
-// SAFETY: `Strided` is plain data with the C layout of the kernels' `struct Strided`.
-unsafe impl DeviceRepr for Strided {}
-
-/// A value that can be passed to a kernel: the launch copies it from its address.
-pub trait KernelArg {
-    /// The address of the value, as `cuLaunchKernel` takes its parameters.
-    fn as_param(&self) -> *mut c_void;
-}
-
-macro_rules! kernel_arg {
-    ($($t:ty),*) => {$(
-        impl KernelArg for $t {
-            fn as_param(&self) -> *mut c_void {
-                self as *const $t as *mut c_void
-            }
-        }
-    )*};
-}
-kernel_arg!(u8, u16, u32, u64, i32, i64, f32, f64, Strided);
-
-/// What was found when a device was opened.
-#[derive(Clone, Debug)]
-pub struct DeviceInfo {
-    /// The device's CUDA ordinal.
-    pub ordinal: usize,
-    /// The GPU's name, e.g. "NVIDIA H100 80GB HBM3".
-    pub name: String,
-    /// `(major, minor)` compute capability.
-    pub compute_capability: (i32, i32),
-    /// Device memory in bytes.
-    pub memory_bytes: usize,
-    /// `(major, minor)` CUDA version the driver supports.
-    pub driver_cuda: (i32, i32),
-    /// The NVRTC used, with its version and file.
-    pub nvrtc: String,
-    /// The virtual architecture kernels are compiled for (`compute_{arch}`).
-    pub arch: u32,
-    /// Whether cuBLAS serves GEMMs (else the tiled kernel does).
-    pub cublas: bool,
-}
-
-impl std::fmt::Display for DeviceInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cuda:{} {} (compute {}.{}, {:.1} GiB), driver CUDA {}.{}, {}, PTX for compute_{}, GEMM by {}",
-            self.ordinal,
-            self.name,
-            self.compute_capability.0,
-            self.compute_capability.1,
-            self.memory_bytes as f64 / (1u64 << 30) as f64,
-            self.driver_cuda.0,
-            self.driver_cuda.1,
-            self.nvrtc,
-            self.arch,
-            if self.cublas { "cuBLAS" } else { "the tiled kernel (cuBLAS not found)" }
-        )
-    }
-}
 
 /// One opened device.
 pub struct Gpu {

@@ -10,22 +10,37 @@
 //! - [`Gpu`] is one device: its context and stream (through `cudarc`, which loads the driver
 //!   library at run time), its loaded kernels, a caching allocator ([`alloc`]) and cuBLAS
 //!   ([`gemm`]).
+//! - With the `emulator` feature, [`Gpu`] is instead a CPU stand-in ([`emulator`]) that runs
+//!   the same kernel sources compiled by the host's C++ compiler, so the whole CUDA path can
+//!   be tested on a machine without a GPU.
 //! - Nothing here panics when a library or a device is missing: [`probe`] and [`Gpu::get`]
 //!   check that the libraries can be loaded before `cudarc` touches them and return an error
 //!   of one sentence instead.
 
 #![warn(missing_docs)]
 
+#[cfg(not(feature = "emulator"))]
 pub mod alloc;
+pub mod args;
 pub mod cache;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod gemm;
+#[cfg(not(feature = "emulator"))]
 pub mod gpu;
+pub mod info;
 pub mod libs;
 pub mod nvrtc;
 
+#[cfg(not(feature = "emulator"))]
 pub use alloc::DeviceBuffer;
+pub use args::{KernelArg, Strided, MAX_DIMS};
 pub use cudarc::driver::LaunchConfig;
-pub use gpu::{probe, DeviceInfo, Gpu, KernelArg, Strided, MAX_DIMS};
+#[cfg(feature = "emulator")]
+pub use emulator::{probe, DeviceBuffer, Gpu};
+#[cfg(not(feature = "emulator"))]
+pub use gpu::{probe, Gpu};
+pub use info::DeviceInfo;
 
 /// Errors of this crate: one sentence saying what failed and, where it helps, what to do.
 pub type Error = String;

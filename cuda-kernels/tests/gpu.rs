@@ -1,5 +1,7 @@
 //! Checks that need a GPU: the tiled GEMM against cuBLAS, the caching allocator's reuse, and
-//! the PTX cache. Without a GPU each test prints why it was skipped and passes.
+//! the PTX cache. Without a GPU each test prints why it was skipped and passes. Not built with
+//! the emulator, which has neither cuBLAS nor a caching allocator nor PTX.
+#![cfg(not(feature = "emulator"))]
 
 use cuda_kernels::gemm::{self, Operand, Problem};
 use cuda_kernels::{cache, DeviceBuffer, Family, Gpu};

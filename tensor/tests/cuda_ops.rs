@@ -472,7 +472,8 @@ fn indexing_and_embedding() {
         let mut idx_shape = vec![3, 5, 4];
         idx_shape[dim as usize] = 7;
         let count: usize = idx_shape.iter().product();
-        let size = x.shape()[dim as usize] as i64;
+        // Valid along `dim` both for the transposed view (gather) and for `x` (the others).
+        let size = x.shape()[dim as usize].min(x.t().shape()[dim as usize]) as i64;
         let idx = Tensor::from_vec(
             (0..count as i64).map(|i| (i * 7 + 3) % size).collect(),
             &idx_shape,
