@@ -6,13 +6,19 @@
 // releases every barrier that all the threads it concerns have reached: a block barrier once
 // every live thread of the block waits there, a shuffle once every lane of the warp does.
 // When nothing can be released but threads still wait, the kernel would hang on a GPU: the
-// launch stops and says so.
+// launch stops and says so. Threads that have exited count as arrived at a block barrier.
+//
+// Between two barriers the threads run one after another, in thread order, or in reverse
+// order when CUDA_EMULATOR_REVERSE is set (to anything but 0). A missing barrier between a write to shared memory
+// and another thread's read of it shows as a wrong result in one of the two orders (whichever
+// runs the reader first), so the tests run in both.
 
 #include "cuda_emulator.h"
 
 #include <ucontext.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -172,8 +178,11 @@ bool run_block(unsigned int n) {
         make_context(fibers[t].context, stacks[t].get(), STACK_BYTES, fiber_main);
         fibers[t].state = READY;
     }
+    static const char* order = std::getenv("CUDA_EMULATOR_REVERSE");
+    static const bool reverse = order != nullptr && *order != 0 && std::strcmp(order, "0") != 0;
     for (;;) {
-        for (unsigned int t = 0; t < n; ++t) {
+        for (unsigned int i = 0; i < n; ++i) {
+            const unsigned int t = reverse ? n - 1 - i : i;
             if (fibers[t].state == READY) resume(t);
         }
         if (!failure.empty()) return false;
