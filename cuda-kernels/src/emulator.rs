@@ -227,9 +227,15 @@ fn check_launch(name: &str, cfg: &LaunchConfig) -> Result<()> {
 /// An error naming `kernel` if any live buffer's guard bytes changed.
 fn check_guards(kernel: &str) -> Result<()> {
     for (&start, &bytes) in live().iter() {
-        // SAFETY: live buffers are allocations of `GUARD + bytes + GUARD` bytes at `start`.
-        let all = unsafe { std::slice::from_raw_parts(start as *const u8, 2 * GUARD + bytes) };
-        let (before, after) = (&all[..GUARD], &all[GUARD + bytes..]);
+        let start = start as *const u8;
+        // SAFETY: live buffers are allocations of `GUARD + bytes + GUARD` bytes at `start`,
+        // and only their guards are read: other threads may be writing the bytes between.
+        let (before, after) = unsafe {
+            (
+                std::slice::from_raw_parts(start, GUARD),
+                std::slice::from_raw_parts(start.add(GUARD + bytes), GUARD),
+            )
+        };
         if let Some(side) = [(before, "before"), (after, "past the end of")]
             .iter()
             .find(|(guard, _)| guard.iter().any(|&b| b != GUARD_BYTE))
