@@ -181,7 +181,7 @@ bool run_block(unsigned int n) {
     static const char* order = std::getenv("CUDA_EMULATOR_REVERSE");
     static const bool reverse = order != nullptr && *order != 0 && std::strcmp(order, "0") != 0;
     for (;;) {
-        for (unsigned int i = 0; i < n; ++i) {
+        for (unsigned int i = 0; i < n && failure.empty(); ++i) {
             const unsigned int t = reverse ? n - 1 - i : i;
             if (fibers[t].state == READY) resume(t);
         }
@@ -246,11 +246,12 @@ extern "C" int emu_launch(const char* name, const unsigned int grid[3],
     params = args;
     const unsigned long long n = (unsigned long long)block[0] * block[1] * block[2];
     if (entry == nullptr) {
-        fail(std::string("there is no kernel ") + name);
+        fail(std::string(name) + ": no such kernel was built");
     } else if (n == 0 || n > MAX_THREADS) {
-        fail("a block has 1 to 1024 threads, not " + std::to_string(n));
+        fail(std::string(name) + ": a block has 1 to 1024 threads, not " + std::to_string(n));
     } else if (shared_bytes > DYNAMIC_SHARED_BYTES) {
-        fail(std::to_string(shared_bytes) + " bytes of dynamic shared memory asked for, " +
+        fail(std::string(name) + ": " + std::to_string(shared_bytes) +
+             " bytes of dynamic shared memory asked for, " +
              std::to_string(DYNAMIC_SHARED_BYTES) + " available");
     }
     if (failure.empty()) {
