@@ -10,7 +10,8 @@
 #                                      GPT-2 124M training step (batch 8, context 1024) against
 #                                      PyTorch eager when PyTorch with CUDA is installed, and
 #                                      print the row for benches/RESULTS.md. Exits non-zero if
-#                                      a check or the benchmark failed.
+#                                      a check or the benchmark failed, or if a check skipped
+#                                      on a machine where nvidia-smi sees a GPU.
 #
 # The checks: every kernel against its CPU twin (tensor/tests/cuda_ops.rs), the tiled GEMM
 # against cuBLAS, the allocator and the PTX cache (cuda-kernels/tests/gpu.rs), the GPT trained
@@ -104,7 +105,7 @@ run() {
             failed="$failed $name"
         fi
     done
-    skipped=$(grep -c "skipped (needs a GPU)\|no GPU here" "$log" || true)
+    skipped=$(grep "skipped\|no GPU here" "$log" | sort | uniq -c || true)
     rm -f "$log"
 
     echo
@@ -122,8 +123,13 @@ run() {
 
     echo
     echo "GPU checks: $pass passed, $fail failed${failed:+ ($failed )}"
-    if [ "$skipped" -gt 0 ]; then
-        echo "$skipped tests found no usable GPU (skipped, or checked the error instead); the reason is printed above"
+    if [ -n "$skipped" ]; then
+        echo "checks that did not run (count, reason):"
+        echo "$skipped"
+        # On a machine with a GPU every check must run: a skip there is a failure.
+        if nvidia-smi -L >/dev/null 2>&1; then
+            status=1
+        fi
     fi
     if [ -n "$row" ]; then
         echo "row for benches/RESULTS.md:"

@@ -16,8 +16,8 @@
 //! It does not show races between threads that do not synchronize, or out-of-bounds reads.
 //! There is no cuBLAS, so every GEMM runs the tiled kernel.
 
+use crate::cublas::Cublas;
 use crate::{DeviceInfo, Family, KernelArg, LaunchConfig, Result};
-use cudarc::cublas::CudaBlas;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -80,7 +80,7 @@ impl Gpu {
                         driver_cuda: (0, 0),
                         nvrtc: "none (kernels built by the host C++ compiler)".to_string(),
                         arch: 0,
-                        cublas: false,
+                        cublas: Err("the emulator has no cuBLAS".to_string()),
                     },
                 })
             })
@@ -93,7 +93,7 @@ impl Gpu {
     }
 
     /// Always `None`: the emulator has no cuBLAS.
-    pub fn blas(&self) -> Option<MutexGuard<'_, CudaBlas>> {
+    pub fn blas(&self) -> Option<MutexGuard<'_, Cublas>> {
         None
     }
 

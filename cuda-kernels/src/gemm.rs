@@ -10,9 +10,9 @@
 //! transpose read column-major (no transposition flag), and one with unit row stride (a
 //! transposed view) takes the transposition flag.
 
+use crate::cublas::{Op, Scalar};
 use crate::{Family, LaunchConfig, Result};
 use crate::{Gpu, KernelArg};
-use cudarc::cublas::{result as blas, sys::cublasOperation_t};
 use std::ffi::{c_int, c_longlong};
 
 /// One operand: batch 0's first element and strides in elements.
@@ -42,78 +42,18 @@ pub struct Problem {
 }
 
 /// Element types with a GEMM: `f32` and `f64`.
-pub trait GemmElement: KernelArg + Copy + 'static {
+pub trait GemmElement: KernelArg + Scalar + 'static {
     /// Dtype suffix of the kernel names.
     const SUFFIX: &'static str;
-    /// `1` of this type.
-    const ONE: Self;
-    /// `0` of this type.
-    const ZERO: Self;
-    /// cuBLAS's strided batched GEMM for this type (column-major arguments).
-    ///
-    /// # Safety
-    /// As `cublas<t>gemmStridedBatched`: every matrix the arguments describe must lie in live
-    /// device memory of this element type.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn cublas(
-        handle: cudarc::cublas::sys::cublasHandle_t,
-        ta: cublasOperation_t,
-        tb: cublasOperation_t,
-        dims: [c_int; 3],
-        a: (u64, c_int, c_longlong),
-        b: (u64, c_int, c_longlong),
-        c: (u64, c_int, c_longlong),
-        batch: c_int,
-    ) -> std::result::Result<(), blas::CublasError>;
 }
 
-macro_rules! gemm_element {
-    ($t:ty, $suffix:expr, $f:path) => {
-        impl GemmElement for $t {
-            const SUFFIX: &'static str = $suffix;
-            const ONE: Self = 1.0;
-            const ZERO: Self = 0.0;
-            unsafe fn cublas(
-                handle: cudarc::cublas::sys::cublasHandle_t,
-                ta: cublasOperation_t,
-                tb: cublasOperation_t,
-                [m, n, k]: [c_int; 3],
-                a: (u64, c_int, c_longlong),
-                b: (u64, c_int, c_longlong),
-                c: (u64, c_int, c_longlong),
-                batch: c_int,
-            ) -> std::result::Result<(), blas::CublasError> {
-                // SAFETY: forwarded from this function's contract; alpha and beta are host
-                // values that outlive the call (cuBLAS's default pointer mode reads them
-                // before returning).
-                unsafe {
-                    $f(
-                        handle,
-                        ta,
-                        tb,
-                        m,
-                        n,
-                        k,
-                        &Self::ONE,
-                        a.0 as *const $t,
-                        a.1,
-                        a.2,
-                        b.0 as *const $t,
-                        b.1,
-                        b.2,
-                        &Self::ZERO,
-                        c.0 as *mut $t,
-                        c.1,
-                        c.2,
-                        batch,
-                    )
-                }
-            }
-        }
-    };
+impl GemmElement for f32 {
+    const SUFFIX: &'static str = "f32";
 }
-gemm_element!(f32, "f32", blas::sgemm_strided_batched);
-gemm_element!(f64, "f64", blas::dgemm_strided_batched);
+
+impl GemmElement for f64 {
+    const SUFFIX: &'static str = "f64";
+}
 
 /// Side of the tiles of the tiled kernel (`TILE` in `matmul.cu`).
 const TILE: usize = 16;
@@ -161,12 +101,12 @@ pub unsafe fn tiled<T: GemmElement>(
 /// How cuBLAS reads a row-major `rows x cols` operand with strides `rs`, `cs` as the
 /// column-major transpose it needs: the transposition flag and the leading dimension, or `None`
 /// when neither stride is 1.
-fn blas_layout(rows: usize, cols: usize, rs: i64, cs: i64) -> Option<(cublasOperation_t, i64)> {
+fn blas_layout(rows: usize, cols: usize, rs: i64, cs: i64) -> Option<(Op, i64)> {
     let (rows, cols) = (rows as i64, cols as i64);
     if cs == 1 && (rows == 1 || rs >= cols) {
-        Some((cublasOperation_t::CUBLAS_OP_N, rs.max(cols).max(1)))
+        Some((Op::N, rs.max(cols).max(1)))
     } else if rs == 1 && (cols == 1 || cs >= rows) {
-        Some((cublasOperation_t::CUBLAS_OP_T, cs.max(rows).max(1)))
+        Some((Op::T, cs.max(rows).max(1)))
     } else {
         None
     }
@@ -206,10 +146,8 @@ pub unsafe fn cublas<T: GemmElement>(
     // SAFETY: C^T (N x M) = B^T (N x K) A^T (K x M) column-major, as the module doc explains;
     // the operands' memory is this function's contract.
     unsafe {
-        T::cublas(
-            *handle.handle(),
-            tb,
-            ta,
+        handle.gemm::<T>(
+            (tb, ta),
             [p.n as c_int, p.m as c_int, p.k as c_int],
             (b.ptr, ldb as c_int, b.bs),
             (a.ptr, lda as c_int, a.bs),
@@ -219,7 +157,7 @@ pub unsafe fn cublas<T: GemmElement>(
     }
     .map_err(|e| {
         format!(
-            "cuBLAS GEMM ({}x{}x{}, batch {}) failed: {e:?}",
+            "cuBLAS GEMM ({}x{}x{}, batch {}): {e}",
             p.m, p.k, p.n, p.batch
         )
     })?;
@@ -251,7 +189,7 @@ mod tests {
 
     #[test]
     fn blas_layouts() {
-        use cublasOperation_t::{CUBLAS_OP_N as N, CUBLAS_OP_T as T};
+        use Op::{N, T};
         assert_eq!(blas_layout(4, 3, 3, 1), Some((N, 3)));
         assert_eq!(blas_layout(4, 3, 1, 4), Some((T, 4)));
         assert_eq!(blas_layout(4, 3, 5, 1), Some((N, 5)));

@@ -6,10 +6,10 @@
 //! device runs in order on its one stream; host reads wait for it.
 
 use crate::alloc::{DeviceBuffer, Pool};
+use crate::cublas::Cublas;
 use crate::nvrtc::{self, Nvrtc};
 use crate::{cache, libs, Family, Result};
 use crate::{DeviceInfo, KernelArg};
-use cudarc::cublas::CudaBlas;
 use cudarc::driver::{
     result::{self as driver, DriverError},
     sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig,
@@ -27,7 +27,7 @@ pub struct Gpu {
     info: DeviceInfo,
     modules: Mutex<HashMap<Family, Arc<CudaModule>>>,
     functions: Mutex<HashMap<(Family, &'static str), CudaFunction>>,
-    blas: Option<Mutex<CudaBlas>>,
+    blas: Option<Mutex<Cublas>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -116,7 +116,9 @@ impl Gpu {
             .map_err(|e| driver_error("reading the memory size failed", e))?;
         let nvrtc = nvrtc::select(Some(driver_cuda))?;
         let arch = nvrtc.arch_for((10 * major + minor) as u32)?;
-        let blas = open_cublas(&stream).map(Mutex::new);
+        ctx.bind_to_thread()
+            .map_err(|e| driver_error("binding the CUDA context failed", e))?;
+        let blas = Cublas::open(driver_cuda, stream.cu_stream().cast());
         let info = DeviceInfo {
             ordinal,
             name,
@@ -125,7 +127,10 @@ impl Gpu {
             driver_cuda,
             nvrtc: format!("{nvrtc:?}"),
             arch,
-            cublas: blas.is_some(),
+            cublas: blas
+                .as_ref()
+                .map(|b| format!("{b:?}"))
+                .map_err(Clone::clone),
         };
         Ok(Gpu {
             pool: Pool::new(stream.clone()),
@@ -135,7 +140,7 @@ impl Gpu {
             info,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
-            blas,
+            blas: blas.ok().map(Mutex::new),
         })
     }
 
@@ -150,7 +155,7 @@ impl Gpu {
     }
 
     /// The cuBLAS handle, if cuBLAS could be loaded.
-    pub fn blas(&self) -> Option<MutexGuard<'_, CudaBlas>> {
+    pub fn blas(&self) -> Option<MutexGuard<'_, Cublas>> {
         self.blas.as_ref().map(lock)
     }
 
@@ -317,22 +322,4 @@ impl Gpu {
     pub fn cached_bytes(&self) -> usize {
         self.pool.cached_bytes()
     }
-}
-
-/// A cuBLAS handle on `stream`, or `None` when no cuBLAS library can be loaded.
-fn open_cublas(stream: &Arc<CudaStream>) -> Option<CudaBlas> {
-    static PRELOADED: OnceLock<Option<libloading::Library>> = OnceLock::new();
-    // A cuBLAS outside the loader's path (a Python wheel's, say) is opened by its path first;
-    // cudarc's later lookup by soname then finds it already loaded.
-    PRELOADED.get_or_init(|| {
-        libs::find("cublas")
-            .iter()
-            // SAFETY: these files are cuBLAS libraries; loading one only maps it.
-            .find_map(|p| unsafe { libs::open(p) }.ok())
-    });
-    // SAFETY: this only tries to load the library by its candidate names.
-    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-        return None;
-    }
-    CudaBlas::new(stream.clone()).ok()
 }

@@ -17,15 +17,16 @@ pub struct DeviceInfo {
     pub nvrtc: String,
     /// The virtual architecture kernels are compiled for (`compute_{arch}`).
     pub arch: u32,
-    /// Whether cuBLAS serves GEMMs (else the tiled kernel does).
-    pub cublas: bool,
+    /// The cuBLAS that serves GEMMs, with its version and file; else why none does (and the
+    /// tiled kernel serves them).
+    pub cublas: Result<String, String>,
 }
 
 impl std::fmt::Display for DeviceInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "cuda:{} {} (compute {}.{}, {:.1} GiB), driver CUDA {}.{}, {}, PTX for compute_{}, GEMM by {}",
+            "cuda:{} {} (compute {}.{}, {:.1} GiB), driver CUDA {}.{}, {}, PTX for compute_{}, GEMM by ",
             self.ordinal,
             self.name,
             self.compute_capability.0,
@@ -35,7 +36,10 @@ impl std::fmt::Display for DeviceInfo {
             self.driver_cuda.1,
             self.nvrtc,
             self.arch,
-            if self.cublas { "cuBLAS" } else { "the tiled kernel (cuBLAS not found)" }
-        )
+        )?;
+        match &self.cublas {
+            Ok(blas) => write!(f, "{blas}"),
+            Err(why) => write!(f, "the tiled kernel ({why})"),
+        }
     }
 }

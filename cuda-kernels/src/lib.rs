@@ -9,7 +9,7 @@
 //!   driver's CUDA version does not load.
 //! - [`Gpu`] is one device: its context and stream (through `cudarc`, which loads the driver
 //!   library at run time), its loaded kernels, a caching allocator ([`alloc`]) and cuBLAS
-//!   ([`gemm`]).
+//!   ([`cublas`], chosen like NVRTC among the libraries found; used by [`gemm`]).
 //! - With the `emulator` feature, [`Gpu`] is instead a CPU stand-in ([`emulator`]) that runs
 //!   the same kernel sources compiled by the host's C++ compiler, so the whole CUDA path can
 //!   be tested on a machine without a GPU.
@@ -23,6 +23,7 @@
 pub mod alloc;
 pub mod args;
 pub mod cache;
+pub mod cublas;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod gemm;

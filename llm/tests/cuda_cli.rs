@@ -65,7 +65,11 @@ fn train_on_cuda_runs_where_a_gpu_is_and_says_why_not_elsewhere() {
             assert_eq!(steps, 2, "log: {log}");
             assert!(run.join("checkpoint.safetensors").is_file());
             assert!(!out.stdout.is_empty(), "no sample printed");
-            assert!(stderr.contains("on cuda:0"), "stderr: {stderr}");
+            let name = tensor::cuda::probe().unwrap().name;
+            assert!(
+                stderr.contains(&format!("on cuda:0 {name} (")),
+                "the log names the GPU; stderr: {stderr}"
+            );
         }
         Some(reason) => {
             eprintln!("no GPU here ({reason}); checking the error");

@@ -31,6 +31,18 @@ impl Device {
                 }),
         }
     }
+
+    /// This device for a log line: `cpu`, or for a GPU in a build with the `cuda` feature its
+    /// description (name, memory, driver, NVRTC and what serves GEMMs, as
+    /// [`crate::cuda::DeviceInfo`] prints it) once it has been opened.
+    pub fn describe(&self) -> String {
+        match self {
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => crate::cuda::device_info(*i)
+                .map_or_else(|_| self.to_string(), |info| info.to_string()),
+            _ => self.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Device {

@@ -157,11 +157,12 @@ impl Args {
         let (mut log, mut history) = TrainLog::open(&out, self.resume.then_some(trainer.step))?;
         let n_params = nn::Module::num_params(&trainer.model);
         eprintln!(
-            "training {:?} ({:.2}M parameters) for {} steps of {} tokens on {device}; run directory {}",
+            "training {:?} ({:.2}M parameters) for {} steps of {} tokens on {}; run directory {}",
             cfg.model,
             n_params as f64 / 1e6,
             cfg.max_iters,
             cfg.tokens_per_step(),
+            device.describe(),
             out.display()
         );
         let interrupted = interrupt_flag();

@@ -33,6 +33,12 @@ use std::sync::Arc;
 
 pub use cuda_kernels::{probe, DeviceInfo};
 
+/// What was found when GPU `ordinal` was opened (opening it now if it was not yet), or why it
+/// cannot be.
+pub fn device_info(ordinal: usize) -> Result<DeviceInfo> {
+    Gpu::get(ordinal).map(|g| g.info().clone()).map_err(device)
+}
+
 /// A buffer of `len` elements of `dtype` on one GPU.
 pub struct CudaStorage {
     buf: DeviceBuffer,
