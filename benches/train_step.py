@@ -135,6 +135,22 @@ def device_name(dev):
         return platform.machine()
 
 
+def profile(step_at, first, steps, dev):
+    """Runs `steps` more steps under PyTorch's profiler and prints its table of self time per
+    operator (on a GPU, the device time of the kernels each launched), per step."""
+    from torch.profiler import ProfilerActivity
+    activities = [ProfilerActivity.CPU]
+    if dev.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        for step in range(first, first + steps):
+            step_at(step)
+    key = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    print(f"PyTorch profile of {steps} steps (totals over all of them), by {key}:",
+          file=sys.stderr)
+    print(prof.key_averages().table(sort_by=key, row_limit=30), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -144,6 +160,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after timing, profile N more steps and print the time per operator "
+                         "(on a GPU, per kernel) to stderr")
     args = ap.parse_args()
     cfg = {**(TINY if args.tiny else GPT2)}
     overrides = json.loads(args.config)
@@ -169,8 +188,9 @@ def main():
     b, t, v = cfg["batch_size"], cfg["block_size"], cfg["vocab_size"]
     print(f"PyTorch {torch.__version__} on {device_name(dev)}: {n_params / 1e6:.2f}M parameters, "
           f"batch {b}, context {t}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
-    times, first_loss = [], None
-    for step in range(args.warmup + args.steps):
+
+    def step_at(step):
+        """One training step, timed until the device is idle: (loss, milliseconds)."""
         data = torch.randint(0, v, (b, t + 1), device=dev)
         ids, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
         sync()
@@ -185,11 +205,17 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss = loss.item()
         sync()
-        ms = (time.perf_counter() - start) * 1e3
+        return loss, (time.perf_counter() - start) * 1e3
+
+    times, first_loss = [], None
+    for step in range(args.warmup + args.steps):
+        loss, ms = step_at(step)
         first_loss = loss if first_loss is None else first_loss
         print(f"step {step + 1:3} | loss {loss:.4f} | {ms:8.1f} ms", file=sys.stderr)
         if step >= args.warmup:
             times.append(ms)
+    if args.profile:
+        profile(step_at, args.warmup + args.steps, args.profile, dev)
     median = sorted(times)[len(times) // 2]
     print(json.dumps({
         "ms_per_step": median, "tokens_per_s": b * t / median * 1e3, "first_loss": first_loss,

@@ -33,7 +33,9 @@
 //! Flags: `--device cpu|cuda` (default `cpu`; `cuda` is the first GPU, pick another with
 //! `CUDA_VISIBLE_DEVICES`), `--shape NAME`, `--steps N` timed steps (default 10) after
 //! `--warmup N` (default 2), `--reference FILE` (the PyTorch script; default the one in this
-//! checkout), `--no-reference`. Both sides report the median step. The last lines printed are
+//! checkout), `--no-reference`, `--profile N` (with `--device cuda`: after timing, run N more
+//! steps with every kernel timed and print the time per kernel and step, from our side and from
+//! PyTorch's profiler, to stderr). Both sides report the median step. The last lines printed are
 //! the ratio and the row for `benches/RESULTS.md`, which names the device as its driver does.
 
 /// The `llm` binary's allocator, so the timed work runs as `llm train` and `llm sample` run it.
@@ -52,7 +54,7 @@ use tensor::{Device, Rng, Tensor};
 
 const USAGE: &str = "usage: train_step [--device cpu|cuda] \
                      [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny | --tiny] \
-                     [--steps N] [--warmup N] [--reference FILE | --no-reference]";
+                     [--steps N] [--warmup N] [--reference FILE | --no-reference] [--profile N]";
 
 /// What to measure, from the command line.
 struct Options {
@@ -63,6 +65,8 @@ struct Options {
     warmup: usize,
     /// The PyTorch script, or `None` to time our side only.
     reference: Option<PathBuf>,
+    /// Steps to profile after the timed ones (0: none).
+    profile: usize,
 }
 
 impl Options {
@@ -74,6 +78,7 @@ impl Options {
             steps: 10,
             warmup: 2,
             reference: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_step.py")),
+            profile: 0,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -96,6 +101,7 @@ impl Options {
                 "--reference" => o.reference = Some(PathBuf::from(value()?)),
                 "--steps" => o.steps = count(value()?, 1)?,
                 "--warmup" => o.warmup = count(value()?, 0)?,
+                "--profile" => o.profile = count(value()?, 1)?,
                 "--device" => {
                     o.device = match value()?.as_str() {
                         "cpu" => Device::Cpu,
@@ -107,6 +113,12 @@ impl Options {
                 }
                 other => return Err(format!("unknown argument `{other}`")),
             }
+        }
+        if o.profile > 0 && (o.device == Device::Cpu || cfg!(not(feature = "cuda"))) {
+            return Err(
+                "--profile times GPU kernels: it needs --device cuda in a build with the cuda feature"
+                    .into(),
+            );
         }
         Ok(o)
     }
@@ -212,7 +224,7 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
         cfg.block_size,
         o.device
     );
-    let batches = (0..o.warmup + o.steps)
+    let batches = (0..o.warmup + o.steps + o.profile)
         .map(|_| {
             let (x, y) = trainer
                 .train
@@ -222,7 +234,8 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
         .collect::<llm::Result<Vec<(Tensor, Tensor)>>>()?;
     let last = trainer.model.params().pop().expect("a GPT has parameters");
     let (mut times, mut first_loss) = (vec![], None);
-    for (i, batch) in batches.into_iter().enumerate() {
+    let mut batches = batches.into_iter();
+    for (i, batch) in batches.by_ref().take(o.warmup + o.steps).enumerate() {
         let start = Instant::now();
         let s = trainer.step_on(&[batch])?;
         // Kernels run in order on the device's one stream, so reading back the parameter that
@@ -235,6 +248,10 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
             times.push(ms);
         }
     }
+    #[cfg(feature = "cuda")]
+    if o.profile > 0 {
+        profile(&mut trainer, batches.collect())?;
+    }
     let ms_per_step = median(times);
     Ok(Figures {
         ms_per_step,
@@ -242,6 +259,22 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
         first_loss: first_loss.expect("at least one step"),
         params,
     })
+}
+
+/// Runs one step per batch with every GPU kernel timed, and prints the time per kernel and
+/// step, most first (see `cuda_kernels::profile`).
+#[cfg(feature = "cuda")]
+fn profile(trainer: &mut Trainer, batches: Vec<(Tensor, Tensor)>) -> llm::Result<()> {
+    let steps = batches.len();
+    tensor::cuda::set_profiling(0, true)?;
+    for batch in batches {
+        trainer.step_on(&[batch])?;
+    }
+    let times = tensor::cuda::kernel_times(0)?;
+    tensor::cuda::set_profiling(0, false)?;
+    eprintln!("llm-stack profile, per step (the mean of {steps}):");
+    eprint!("{}", tensor::cuda::kernel_time_table(&times, steps));
+    Ok(())
 }
 
 /// Runs the PyTorch script on `cfg`: its figures and `PyTorch <version>`, or `None` (with a
@@ -253,6 +286,7 @@ fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, Strin
         .args(["--device", o.torch_device()])
         .args(["--steps", &o.steps.to_string()])
         .args(["--warmup", &o.warmup.to_string()])
+        .args(["--profile", &o.profile.to_string()])
         .args([
             "--config",
             &serde_json::to_string(cfg).expect("a config serializes"),

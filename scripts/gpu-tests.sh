@@ -8,8 +8,9 @@
 #   DIR/gpu-tests.sh run               on the GPU machine (no Rust, no network needed): run
 #                                      every bundled check and print a summary; then time a
 #                                      GPT-2 124M training step (batch 8, context 1024) against
-#                                      PyTorch eager when PyTorch with CUDA is installed, and
-#                                      print the row for benches/RESULTS.md. Exits non-zero if
+#                                      PyTorch eager when PyTorch with CUDA is installed,
+#                                      profile two more steps on each side (time per kernel),
+#                                      and print the row for benches/RESULTS.md. Exits non-zero if
 #                                      a check or the benchmark failed, or if a check skipped
 #                                      on a machine where nvidia-smi sees a GPU.
 #
@@ -105,7 +106,7 @@ run() {
             failed="$failed $name"
         fi
     done
-    skipped=$(grep "skipped\|no GPU here" "$log" | sort | uniq -c || true)
+    skipped=$(grep "skipped\|no GPU here" "$log" | sort -u || true)
     rm -f "$log"
 
     echo
@@ -115,7 +116,7 @@ run() {
         echo "PyTorch with CUDA is not installed here: timing our side only"
         reference=(--no-reference)
     fi
-    if ! PYTHON=python3 "$here/bin/train_step" --device cuda "${reference[@]}" | tee "$bench"; then
+    if ! PYTHON=python3 "$here/bin/train_step" --device cuda --profile 2 "${reference[@]}" | tee "$bench"; then
         status=1
     fi
     row=$(grep '^| ' "$bench" || true)
@@ -124,7 +125,7 @@ run() {
     echo
     echo "GPU checks: $pass passed, $fail failed${failed:+ ($failed )}"
     if [ -n "$skipped" ]; then
-        echo "checks that did not run (count, reason):"
+        echo "checks that did not run, and why:"
         echo "$skipped"
         # On a machine with a GPU every check must run: a skip there is a failure.
         if nvidia-smi -L >/dev/null 2>&1; then

@@ -17,7 +17,8 @@
 //! There is no cuBLAS, so every GEMM runs the tiled kernel.
 
 use crate::cublas::Cublas;
-use crate::{DeviceInfo, Family, KernelArg, LaunchConfig, Result};
+use crate::profile::{KernelTime, Totals};
+use crate::{lock, DeviceInfo, Family, KernelArg, LaunchConfig, Result};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -46,6 +47,7 @@ const UNWRITTEN_BYTE: u8 = 0xff;
 #[derive(Debug)]
 pub struct Gpu {
     info: DeviceInfo,
+    profile: Mutex<Option<Totals>>,
 }
 
 /// The one emulated device, as [`Gpu::get`] gives it.
@@ -56,8 +58,7 @@ pub fn probe() -> Result<DeviceInfo> {
 /// Buffers alive now: start address of the guarded allocation -> its size in bytes.
 fn live() -> MutexGuard<'static, HashMap<usize, usize>> {
     static LIVE: OnceLock<Mutex<HashMap<usize, usize>>> = OnceLock::new();
-    let map = LIVE.get_or_init(Default::default);
-    map.lock().unwrap_or_else(|e| e.into_inner())
+    lock(LIVE.get_or_init(Default::default))
 }
 
 impl Gpu {
@@ -82,6 +83,7 @@ impl Gpu {
                         arch: 0,
                         cublas: Err("the emulator has no cuBLAS".to_string()),
                     },
+                    profile: Mutex::new(None),
                 })
             })
             .clone())
@@ -118,7 +120,31 @@ impl Gpu {
             return Err(format!("{}.cu has no kernel {name}", family.name()));
         }
         // SAFETY: forwarded from this function's contract.
-        unsafe { run(name, cfg, args) }
+        self.timed(name, || unsafe { run(name, cfg, args) })
+    }
+
+    /// Starts (clearing what was timed before) or stops timing every kernel by the wall clock.
+    pub fn set_profiling(&self, on: bool) {
+        *lock(&self.profile) = on.then(Totals::default);
+    }
+
+    /// Time per kernel since profiling was started, most first; empty when profiling is off.
+    pub fn kernel_times(&self) -> Result<Vec<KernelTime>> {
+        Ok(lock(&self.profile).as_ref().map_or(vec![], Totals::rows))
+    }
+
+    /// Runs `work`, the one kernel `name`, timing it while profiling.
+    pub(crate) fn timed(&self, name: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+        if lock(&self.profile).is_none() {
+            return work();
+        }
+        let start = std::time::Instant::now();
+        work()?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if let Some(totals) = lock(&self.profile).as_mut() {
+            totals.add(name, ms);
+        }
+        Ok(())
     }
 
     /// `bytes` of memory holding NaN bytes (contents unspecified, as on the GPU).

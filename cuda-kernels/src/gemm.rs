@@ -143,23 +143,36 @@ pub unsafe fn cublas<T: GemmElement>(
     }
     gpu.bind()?;
     let mn = (p.m * p.n) as c_longlong;
-    // SAFETY: C^T (N x M) = B^T (N x K) A^T (K x M) column-major, as the module doc explains;
-    // the operands' memory is this function's contract.
-    unsafe {
-        handle.gemm::<T>(
-            (tb, ta),
-            [p.n as c_int, p.m as c_int, p.k as c_int],
-            (b.ptr, ldb as c_int, b.bs),
-            (a.ptr, lda as c_int, a.bs),
-            (c, p.n as c_int, mn),
-            p.batch as c_int,
-        )
-    }
-    .map_err(|e| {
-        format!(
-            "cuBLAS GEMM ({}x{}x{}, batch {}): {e}",
-            p.m, p.k, p.n, p.batch
-        )
+    // Named by type, sizes and layouts (row-major, `T` for a transposed operand), so a
+    // profile tells the model's products apart.
+    let name = format!(
+        "cublas_gemm_{} {}x{}x{}{} {}{}",
+        T::SUFFIX,
+        p.m,
+        p.k,
+        p.n,
+        if p.batch > 1 {
+            format!(" batch {}", p.batch)
+        } else {
+            String::new()
+        },
+        if ta == Op::T { "T" } else { "N" },
+        if tb == Op::T { "T" } else { "N" },
+    );
+    gpu.timed(&name, || {
+        // SAFETY: C^T (N x M) = B^T (N x K) A^T (K x M) column-major, as the module doc
+        // explains; the operands' memory is this function's contract.
+        unsafe {
+            handle.gemm::<T>(
+                (tb, ta),
+                [p.n as c_int, p.m as c_int, p.k as c_int],
+                (b.ptr, ldb as c_int, b.bs),
+                (a.ptr, lda as c_int, a.bs),
+                (c, p.n as c_int, mn),
+                p.batch as c_int,
+            )
+        }
+        .map_err(|e| format!("{name}: {e}"))
     })?;
     Ok(true)
 }

@@ -8,11 +8,12 @@
 use crate::alloc::{DeviceBuffer, Pool};
 use crate::cublas::Cublas;
 use crate::nvrtc::{self, Nvrtc};
-use crate::{cache, libs, Family, Result};
+use crate::profile::{KernelTime, Totals};
+use crate::{cache, libs, lock, Family, Result};
 use crate::{DeviceInfo, KernelArg};
 use cudarc::driver::{
     result::{self as driver, DriverError},
-    sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig,
+    sys, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaStream, LaunchConfig,
 };
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -28,18 +29,24 @@ pub struct Gpu {
     modules: Mutex<HashMap<Family, Arc<CudaModule>>>,
     functions: Mutex<HashMap<(Family, &'static str), CudaFunction>>,
     blas: Option<Mutex<Cublas>>,
+    profile: Mutex<Option<Profile>>,
 }
+
+/// Launches timed while profiling is on: event pairs not yet read, and the sums of those read.
+#[derive(Default)]
+struct Profile {
+    pending: Vec<(String, CudaEvent, CudaEvent)>,
+    totals: Totals,
+}
+
+/// Event pairs kept unread before they are read (which waits for the stream), so a long
+/// profiled run holds a bounded number of events.
+const MAX_PENDING_EVENTS: usize = 8192;
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Gpu({})", self.info)
     }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (maps and handles
-/// that are only inserted into or used whole).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A driver error as "what: CUDA_ERROR_NAME (description)".
@@ -141,6 +148,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             blas: blas.ok().map(Mutex::new),
+            profile: Mutex::new(None),
         })
     }
 
@@ -236,20 +244,69 @@ impl Gpu {
         }
         let mut params: Vec<*mut c_void> = args.iter().map(|a| a.as_param()).collect();
         self.bind()?;
-        // SAFETY: the parameters match the kernel and its memory is valid (this function's
-        // contract); `params` points at values that live until the call returns, and the
-        // launch copies them.
-        unsafe {
-            driver::launch_kernel(
-                f.cu_function(),
-                cfg.grid_dim,
-                cfg.block_dim,
-                cfg.shared_mem_bytes,
-                self.stream.cu_stream(),
-                &mut params,
-            )
+        self.timed(name, || {
+            // SAFETY: the parameters match the kernel and its memory is valid (this function's
+            // contract); `params` points at values that live until the call returns, and the
+            // launch copies them.
+            unsafe {
+                driver::launch_kernel(
+                    f.cu_function(),
+                    cfg.grid_dim,
+                    cfg.block_dim,
+                    cfg.shared_mem_bytes,
+                    self.stream.cu_stream(),
+                    &mut params,
+                )
+            }
+            .map_err(|e| driver_error(&format!("launching {name} failed"), e))
+        })
+    }
+
+    /// Starts (clearing what was timed before) or stops timing every kernel; see
+    /// [`crate::profile`].
+    pub fn set_profiling(&self, on: bool) {
+        *lock(&self.profile) = on.then(Profile::default);
+    }
+
+    /// Time per kernel since profiling was started, most first, once the queued work has run;
+    /// empty when profiling is off.
+    pub fn kernel_times(&self) -> Result<Vec<KernelTime>> {
+        let mut profile = lock(&self.profile);
+        let Some(p) = profile.as_mut() else {
+            return Ok(vec![]);
+        };
+        read_events(p)?;
+        Ok(p.totals.rows())
+    }
+
+    /// Runs `queue`, which queues the one kernel or library call `name` on the stream; while
+    /// profiling, between two events.
+    pub(crate) fn timed(&self, name: &str, queue: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut profile = lock(&self.profile);
+        let Some(p) = profile.as_mut() else {
+            drop(profile);
+            return queue();
+        };
+        let start = self.recorded_event()?;
+        queue()?;
+        let end = self.recorded_event()?;
+        p.pending.push((name.to_string(), start, end));
+        if p.pending.len() >= MAX_PENDING_EVENTS {
+            read_events(p)?;
         }
-        .map_err(|e| driver_error(&format!("launching {name} failed"), e))
+        Ok(())
+    }
+
+    /// A timing event recorded on the stream now.
+    fn recorded_event(&self) -> Result<CudaEvent> {
+        let event = self
+            .ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| driver_error("creating a timing event failed", e))?;
+        event
+            .record(&self.stream)
+            .map_err(|e| driver_error("recording a timing event failed", e))?;
+        Ok(event)
     }
 
     /// `bytes` of device memory with unspecified contents, from the caching allocator.
@@ -322,4 +379,15 @@ impl Gpu {
     pub fn cached_bytes(&self) -> usize {
         self.pool.cached_bytes()
     }
+}
+
+/// Waits for the pending event pairs of `p` and adds their times to its totals.
+fn read_events(p: &mut Profile) -> Result<()> {
+    for (name, start, end) in p.pending.drain(..) {
+        let ms = start
+            .elapsed_ms(&end)
+            .map_err(|e| driver_error("reading a timing event failed", e))?;
+        p.totals.add(&name, f64::from(ms));
+    }
+    Ok(())
 }

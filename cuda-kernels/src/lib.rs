@@ -32,6 +32,7 @@ pub mod gpu;
 pub mod info;
 pub mod libs;
 pub mod nvrtc;
+pub mod profile;
 
 #[cfg(not(feature = "emulator"))]
 pub use alloc::DeviceBuffer;
@@ -42,12 +43,19 @@ pub use emulator::{probe, DeviceBuffer, Gpu};
 #[cfg(not(feature = "emulator"))]
 pub use gpu::{probe, Gpu};
 pub use info::DeviceInfo;
+pub use profile::KernelTime;
 
 /// Errors of this crate: one sentence saying what failed and, where it helps, what to do.
 pub type Error = String;
 
 /// Result with an [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (maps, handles and
+/// sums that are only inserted into or used whole).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Definitions every kernel file builds on (the strided-view descriptor, grid-stride loops,
 /// block reductions); compiled in front of each family's source.

@@ -31,12 +31,30 @@ use crate::{DType, Layout};
 use cuda_kernels::{DeviceBuffer, Gpu};
 use std::sync::Arc;
 
+pub use cuda_kernels::profile::{table as kernel_time_table, KernelTime};
 pub use cuda_kernels::{probe, DeviceInfo};
 
 /// What was found when GPU `ordinal` was opened (opening it now if it was not yet), or why it
 /// cannot be.
 pub fn device_info(ordinal: usize) -> Result<DeviceInfo> {
     Gpu::get(ordinal).map(|g| g.info().clone()).map_err(device)
+}
+
+/// Starts (clearing earlier figures) or stops timing every kernel GPU `ordinal` runs; see
+/// [`cuda_kernels::profile`]. Profiled work runs slower than unprofiled work.
+pub fn set_profiling(ordinal: usize, on: bool) -> Result<()> {
+    Gpu::get(ordinal)
+        .map(|g| g.set_profiling(on))
+        .map_err(device)
+}
+
+/// Time per kernel on GPU `ordinal` since profiling was started, most first (waits for the
+/// queued work).
+pub fn kernel_times(ordinal: usize) -> Result<Vec<KernelTime>> {
+    Gpu::get(ordinal)
+        .map_err(device)?
+        .kernel_times()
+        .map_err(device)
 }
 
 /// A buffer of `len` elements of `dtype` on one GPU.
