@@ -25,7 +25,7 @@ fn tensor_kernels(c: &mut Criterion) {
         let mut call = None;
         group.bench_function(&case.id, |b| {
             let call = call.get_or_insert_with(|| (case.setup)());
-            b.iter(|| call())
+            b.iter(call)
         });
         group.finish();
     }

@@ -273,7 +273,7 @@ mod tests {
             v[0].add(&Var::constant(doubled)).sub(&v[0].detach())
         };
         let x = Tensor::from_vec(vec![0.5f64, -1.0, 2.0], &[3]);
-        let err = gradcheck("deliberately wrong", wrong, &[x.clone()]).unwrap_err();
+        let err = gradcheck("deliberately wrong", wrong, std::slice::from_ref(&x)).unwrap_err();
         assert_eq!((err.input, err.index.clone()), (0, vec![0]));
         assert!((err.numeric - 2.0 * err.analytic).abs() < 1e-6, "{err}");
         let msg = err.to_string();

@@ -18,16 +18,16 @@ fn llm(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
 }
 
-/// Why CUDA cannot be used by this build here, or `None` when it can.
+/// The name of the GPU this build can use here, or why there is none.
 #[cfg(feature = "cuda")]
-fn no_gpu_reason() -> Option<String> {
-    tensor::cuda::probe().err()
+fn gpu_name() -> Result<String, String> {
+    tensor::cuda::probe().map(|info| info.name)
 }
 
 /// Why CUDA cannot be used by this build here: it has no CUDA backend.
 #[cfg(not(feature = "cuda"))]
-fn no_gpu_reason() -> Option<String> {
-    Some("this build has no CUDA support".into())
+fn gpu_name() -> Result<String, String> {
+    Err("this build has no CUDA support".into())
 }
 
 /// Two steps of a tiny GPT on the built-in Tiny Shakespeare, evaluated at the start and the end.
@@ -57,21 +57,20 @@ fn train_on_cuda_runs_where_a_gpu_is_and_says_why_not_elsewhere() {
     let run = tmp.path().join("run");
     let out = train_on_cuda(&run);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    match no_gpu_reason() {
-        None => {
+    match gpu_name() {
+        Ok(name) => {
             assert!(out.status.success(), "stderr: {stderr}");
             let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
             let steps = log.lines().filter(|l| l.contains("\"loss\"")).count();
             assert_eq!(steps, 2, "log: {log}");
             assert!(run.join("checkpoint.safetensors").is_file());
             assert!(!out.stdout.is_empty(), "no sample printed");
-            let name = tensor::cuda::probe().unwrap().name;
             assert!(
                 stderr.contains(&format!("on cuda:0 {name} (")),
                 "the log names the GPU; stderr: {stderr}"
             );
         }
-        Some(reason) => {
+        Err(reason) => {
             eprintln!("no GPU here ({reason}); checking the error");
             let message = stderr.trim_end();
             assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");

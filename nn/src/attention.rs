@@ -73,7 +73,7 @@ impl CausalSelfAttention {
         drop_rng: SharedRng,
     ) -> Self {
         assert!(
-            dim % n_head == 0,
+            dim.is_multiple_of(n_head),
             "attention: width {dim} is not divisible by {n_head} heads"
         );
         CausalSelfAttention {

@@ -161,10 +161,9 @@ impl Var {
             .try_reduce(op, dims, true)
             .unwrap_or_else(|e| panic!("{e}"));
         let y = y_kept.reshape(
-            &x.try_reduce(op, dims, keepdim)
+            x.try_reduce(op, dims, keepdim)
                 .unwrap_or_else(|e| panic!("{e}"))
-                .shape()
-                .to_vec(),
+                .shape(),
         );
         let rule_op = if op == ReduceOp::Max {
             Op::Max

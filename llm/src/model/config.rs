@@ -228,7 +228,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError(m));
         if self.model == Architecture::Gpt {
-            if self.n_head == 0 || self.n_embd % self.n_head != 0 {
+            if self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
                 return fail(format!(
                     "n_embd ({}) must be a positive multiple of n_head ({})",
                     self.n_embd, self.n_head

@@ -6,6 +6,7 @@
 //! - `index_add`:    `dst[o, ids[j], i] += src[o, j, i]`, dst `(O, S, I)` starting at zero;
 //! - `gather`:       `out[p] = x[p with p[dim] replaced by idx[p]]`, out shaped like `idx`;
 //! - `scatter_add`:  `dst[p with p[dim] replaced by idx[p]] += src[p]`.
+//!
 //! Indices arrive validated (`< S`) and contiguous. Accumulation happens in index order, so
 //! repeated ids (the same token twice in a batch) add up deterministically.
 

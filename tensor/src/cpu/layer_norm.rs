@@ -71,7 +71,7 @@ pub fn forward<T: Float>(
     b: Option<&[T]>,
     eps: f64,
 ) -> LayerNormOut<T> {
-    let n = if c == 0 { 0 } else { x.len() / c };
+    let n = x.len().checked_div(c).unwrap_or(0);
     let mut stats = vec![(T::ZERO, T::ZERO); n];
     // SAFETY: `forward_rows` writes every element of every chunk.
     let y = unsafe {

@@ -48,14 +48,8 @@ pub fn exp_f32<const FUSED: bool>(x: f32) -> f32 {
         1.0,
     ];
     let fma = mul_add::<FUSED>;
-    // A compare-based clamp lets NaN through (f32::max would swallow it).
-    let xc = if x < LO {
-        LO
-    } else if x > HI {
-        HI
-    } else {
-        x
-    };
+    // `clamp` compares, so NaN passes through (f32::max would swallow it).
+    let xc = x.clamp(LO, HI);
     let t = fma(xc, LOG2E, SHIFTER);
     let n = t - SHIFTER;
     let r = fma(n, -LN2_LO, fma(n, -LN2_HI, xc));
@@ -81,8 +75,8 @@ pub fn tanh_f32(x: f32) -> f32 {
     let ax = x.abs();
     let z = x * x;
     let small =
-        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-            - 3.333_328_2e-1)
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328e-1)
             * z
             * x
             + x;
@@ -109,7 +103,7 @@ pub fn erf_f32(x: f32) -> f32 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_9
+                            + t * (-1.135_204
                                 + t * (1.488_515_9 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let big = 1.0 - t * exp_f32::<false>(-ax * ax + p);
     let big = if x < 0.0 { -big } else { big };

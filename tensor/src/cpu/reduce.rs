@@ -10,6 +10,7 @@
 //!   gradient): whole output rows are accumulated one reduced index at a time, vectorized across
 //!   outputs;
 //! - anything else: a strided walk per output.
+//!
 //! Every order of accumulation is fixed by the shapes alone, so results are deterministic.
 
 use super::parallel::{for_each_chunk, par_for_each};

@@ -5,6 +5,7 @@
 //! - `logsumexp(x) = m + ln sum_j exp(x_j - m)`
 //! - `softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m)`
 //! - `log_softmax(x)_i = x_i - logsumexp(x)`
+//!
 //! Backward, given the output `y` and upstream `dy`:
 //! - softmax: `dx_i = y_i (dy_i - sum_j dy_j y_j)`
 //! - log_softmax: `dx_i = dy_i - exp(y_i) sum_j dy_j`
@@ -115,7 +116,7 @@ fn row_in_place_with<T: Float, const FUSED: bool>(row: &mut [T]) -> T {
 
 /// `logsumexp` of every row, threaded.
 pub fn logsumexp<T: Float>(x: &[T], n: usize) -> Vec<T> {
-    let rows = if n == 0 { 0 } else { x.len() / n };
+    let rows = x.len().checked_div(n).unwrap_or(0);
     let mut out = vec![T::NEG_INFINITY; rows];
     if n > 0 {
         for_each_chunk(&mut out, 1, 4 * n, |first, chunk| {

@@ -110,8 +110,8 @@ impl<const N: usize> Strided<N> {
                 break;
             }
             // Advance the odometer past this run: the inner index wraps to 0, carries outward.
-            for v in 0..N {
-                base[v] -= idx[rank - 1] * self.strides[v][rank - 1];
+            for (b, s) in base.iter_mut().zip(&self.strides) {
+                *b -= idx[rank - 1] * s[rank - 1];
             }
             idx[rank - 1] = 0;
             let mut k = rank - 1;
@@ -121,14 +121,14 @@ impl<const N: usize> Strided<N> {
                 }
                 k -= 1;
                 idx[k] += 1;
-                for v in 0..N {
-                    base[v] += self.strides[v][k];
+                for (b, s) in base.iter_mut().zip(&self.strides) {
+                    *b += s[k];
                 }
                 if idx[k] < self.shape[k] {
                     break;
                 }
-                for v in 0..N {
-                    base[v] -= idx[k] * self.strides[v][k];
+                for (b, s) in base.iter_mut().zip(&self.strides) {
+                    *b -= idx[k] * s[k];
                 }
                 idx[k] = 0;
             }

@@ -46,7 +46,7 @@ fn last_dim(op: &'static str, x: &Tensor) -> Result<usize> {
 }
 
 /// Checks an optional per-channel parameter of shape `(c)`.
-fn channel_param<'a>(op: &'static str, p: Option<&'a Tensor>, c: usize) -> Result<Option<Tensor>> {
+fn channel_param(op: &'static str, p: Option<&Tensor>, c: usize) -> Result<Option<Tensor>> {
     p.map(|p| {
         if p.shape() != [c] {
             return Err(Error::ShapeMismatch {

@@ -336,7 +336,7 @@ mod tests {
             let n = x.numel();
             // Split the elements into two dims in every possible way.
             for a in 1..=n {
-                if n % a == 0 {
+                if n.is_multiple_of(a) {
                     let r = x.reshape(&[a, n / a]);
                     prop_assert_eq!(r.to_vec::<f64>(), x.contiguous().to_vec::<f64>());
                 }
