@@ -9,12 +9,19 @@
 // launch stops and says so. Threads that have exited count as arrived at a block barrier.
 //
 // Between two barriers the threads run one after another, in thread order, or in reverse
-// order when CUDA_EMULATOR_REVERSE is set (to anything but 0). A missing barrier between a write to shared memory
-// and another thread's read of it shows as a wrong result in one of the two orders (whichever
-// runs the reader first), so the tests run in both.
+// order when CUDA_EMULATOR_REVERSE is set (to anything but 0). A missing barrier between a
+// write to shared memory and another thread's read of it shows as a wrong result in one of the
+// two orders (whichever runs the reader first), so the tests run in both.
+//
+// Every buffer ends where an inaccessible page begins (src/emulator.rs), so a thread that reads
+// or writes past a buffer's end, or touches anything unmapped, raises SIGSEGV. The handler
+// records the failure with the address and leaves the thread's fiber for good, so the launch
+// ends with an error, as compute-sanitizer would report it on a GPU. A fault outside kernel
+// code goes to the handler that was installed before.
 
 #include "cuda_emulator.h"
 
+#include <signal.h>
 #include <ucontext.h>
 
 #include <cstdio>
@@ -125,6 +132,9 @@ uint64_t lanes[MAX_THREADS];                    // what each thread publishes in
 emu::Entry entry;
 void** params;
 std::string failure;                            // the first error of the launch
+uint64_t fault_address;                         // where a thread faulted, if one did
+thread_local bool in_kernel = false;            // a fiber runs kernel code on this thread
+struct sigaction previous_segv;                 // the SIGSEGV handler before ours
 
 void fail(const std::string& message) {
     if (failure.empty()) failure = message;
@@ -147,7 +157,35 @@ void resume(unsigned int t) {
     threadIdx.x = t % blockDim.x;
     threadIdx.y = t / blockDim.x % blockDim.y;
     threadIdx.z = t / (blockDim.x * blockDim.y);
+    in_kernel = true;
     switch_context(scheduler, fibers[t].context);
+    in_kernel = false;
+}
+
+// SIGSEGV: in kernel code, the running thread touched memory it may not; fail the launch and
+// park the thread for good (the handler is installed with SA_NODEFER, so leaving it this way
+// keeps the signal unblocked). Elsewhere, reinstall the previous handler and return, so the
+// faulting access runs again under it.
+void on_segv(int, siginfo_t* info, void*) {
+    if (!in_kernel) {
+        sigaction(SIGSEGV, &previous_segv, nullptr);
+        return;
+    }
+    fault_address = (uint64_t)info->si_addr;
+    char where[160];
+    std::snprintf(where, sizeof where,
+                  "thread (%u, %u, %u) touched address 0x%llx, outside every live buffer",
+                  threadIdx.x, threadIdx.y, threadIdx.z, (unsigned long long)fault_address);
+    fail(where);
+    wait(DONE);
+}
+
+void install_segv_handler() {
+    struct sigaction action {};
+    action.sa_sigaction = on_segv;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &previous_segv);
 }
 
 // Releases the shuffles of warps whose live lanes all wait at one; false if none could be.
@@ -235,13 +273,17 @@ uint64_t shuffle(unsigned int mask, uint64_t bits, unsigned int src) {
 }  // namespace emu
 
 // Runs kernel `name` over the grid; `params` as `cuLaunchKernel` takes them. Returns 0, or 1
-// with a sentence in `error` (at most `error_len` bytes with its terminating zero).
+// with a sentence in `error` (at most `error_len` bytes with its terminating zero) and, if a
+// thread touched memory it may not, the address in `*fault` (else 0 there).
 extern "C" int emu_launch(const char* name, const unsigned int grid[3],
                           const unsigned int block[3], unsigned int shared_bytes, void** args,
-                          char* error, std::size_t error_len) {
+                          char* error, std::size_t error_len, uint64_t* fault) {
     static std::mutex one_launch_at_a_time;  // the statics above belong to the running launch
     std::lock_guard<std::mutex> lock(one_launch_at_a_time);
+    static std::once_flag handler_installed;
+    std::call_once(handler_installed, install_segv_handler);
     failure.clear();
+    fault_address = 0;
     entry = emu_find_kernel(name);
     params = args;
     const unsigned long long n = (unsigned long long)block[0] * block[1] * block[2];
@@ -274,6 +316,7 @@ extern "C" int emu_launch(const char* name, const unsigned int grid[3],
             }
         }
     }
+    *fault = fault_address;
     if (failure.empty()) return 0;
     std::snprintf(error, error_len, "%s", failure.c_str());
     return 1;

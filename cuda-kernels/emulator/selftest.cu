@@ -44,3 +44,13 @@ extern "C" __global__ void emu_test_exited_shuffle(int* out) {
 extern "C" __global__ void emu_test_write_past_end(float* out, u64 n) {
     FOR_EACH(i, n + 1) out[i] = 1.0f;
 }
+
+// Reads element i + 1 of `x` for every i < n: one element past the end of n.
+extern "C" __global__ void emu_test_read_past_end(const float* x, float* out, u64 n) {
+    FOR_EACH(i, n) out[i] = x[i + 1];
+}
+
+// Thread 0 writes the element before `out`.
+extern "C" __global__ void emu_test_write_before_start(float* out) {
+    if (threadIdx.x == 0) out[-1] = 1.0f;
+}

@@ -9,12 +9,13 @@
 //! - launches that a GPU would refuse: unknown kernels, a kernel launched from the wrong
 //!   family, grid and block sizes past the hardware's limits, too much shared memory;
 //! - barriers and shuffles that not every thread reaches (the kernel would hang);
-//! - writes past either end of a buffer (guard bytes around every buffer, checked after each
-//!   launch);
+//! - reads and writes past the end of a buffer: every buffer ends where an inaccessible page
+//!   begins, and runtime.cpp turns the fault into an error naming the thread and the buffer;
+//! - writes before the start of a buffer (guard bytes, checked after each launch);
 //! - reads of memory no one wrote: new buffers and shared memory start as NaN bytes.
 //!
-//! It does not show races between threads that do not synchronize, or out-of-bounds reads.
-//! There is no cuBLAS, so every GEMM runs the tiled kernel.
+//! It does not show races between threads that do not synchronize, or reads a little before
+//! the start of a buffer. There is no cuBLAS, so every GEMM runs the tiled kernel.
 
 use crate::cublas::Cublas;
 use crate::profile::{KernelTime, Totals};
@@ -33,12 +34,13 @@ extern "C" {
         params: *mut *mut c_void,
         error: *mut c_char,
         error_len: usize,
+        fault: *mut u64,
     ) -> c_int;
 }
 
-/// Bytes of guard before and after every buffer.
+/// Bytes of guard before every buffer.
 const GUARD: usize = 256;
-/// What the guard bytes hold; a kernel that writes past a buffer changes some of them.
+/// What the guard bytes hold; a kernel that writes before a buffer changes some of them.
 const GUARD_BYTE: u8 = 0xa5;
 /// What new buffers hold: every float read from them is NaN.
 const UNWRITTEN_BYTE: u8 = 0xff;
@@ -55,7 +57,7 @@ pub fn probe() -> Result<DeviceInfo> {
     Gpu::get(0).map(|g| g.info().clone())
 }
 
-/// Buffers alive now: start address of the guarded allocation -> its size in bytes.
+/// Buffers alive now: address of the first byte -> size in bytes.
 fn live() -> MutexGuard<'static, HashMap<usize, usize>> {
     static LIVE: OnceLock<Mutex<HashMap<usize, usize>>> = OnceLock::new();
     lock(LIVE.get_or_init(Default::default))
@@ -208,6 +210,7 @@ unsafe fn run(name: &str, cfg: LaunchConfig, args: &[&dyn KernelArg]) -> Result<
     let mut params: Vec<*mut c_void> = args.iter().map(|a| a.as_param()).collect();
     let c_name = CString::new(name).map_err(|_| format!("bad kernel name {name:?}"))?;
     let mut error = [0 as c_char; 512];
+    let mut fault = 0u64;
     let grid = [cfg.grid_dim.0, cfg.grid_dim.1, cfg.grid_dim.2];
     let block = [cfg.block_dim.0, cfg.block_dim.1, cfg.block_dim.2];
     // SAFETY: the arrays and strings live across the call; the parameters match the kernel
@@ -221,12 +224,17 @@ unsafe fn run(name: &str, cfg: LaunchConfig, args: &[&dyn KernelArg]) -> Result<
             params.as_mut_ptr(),
             error.as_mut_ptr(),
             error.len(),
+            &mut fault,
         )
     };
     if failed != 0 {
         // SAFETY: runtime.cpp wrote a zero-terminated string into `error`.
         let text = unsafe { CStr::from_ptr(error.as_ptr()) };
-        return Err(format!("kernel {}", text.to_string_lossy()));
+        return Err(format!(
+            "kernel {}{}",
+            text.to_string_lossy(),
+            locate(fault)
+        ));
     }
     check_guards(name)
 }
@@ -250,42 +258,65 @@ fn check_launch(name: &str, cfg: &LaunchConfig) -> Result<()> {
     }
 }
 
-/// An error naming `kernel` if any live buffer's guard bytes changed.
+/// An error naming `kernel` if the guard bytes before any live buffer changed.
 fn check_guards(kernel: &str) -> Result<()> {
-    for (&start, &bytes) in live().iter() {
-        let start = start as *const u8;
-        // SAFETY: live buffers are allocations of `GUARD + bytes + GUARD` bytes at `start`,
-        // and only their guards are read: other threads may be writing the bytes between.
-        let (before, after) = unsafe {
-            (
-                std::slice::from_raw_parts(start, GUARD),
-                std::slice::from_raw_parts(start.add(GUARD + bytes), GUARD),
-            )
-        };
-        if let Some(side) = [(before, "before"), (after, "past the end of")]
-            .iter()
-            .find(|(guard, _)| guard.iter().any(|&b| b != GUARD_BYTE))
-            .map(|(_, side)| side)
-        {
+    for (&ptr, &bytes) in live().iter() {
+        // SAFETY: every live buffer has `GUARD` guard bytes before its first byte, and only
+        // those are read: other threads may be writing the buffers themselves.
+        let guard = unsafe { std::slice::from_raw_parts((ptr - GUARD) as *const u8, GUARD) };
+        if guard.iter().any(|&b| b != GUARD_BYTE) {
             return Err(format!(
-                "kernel {kernel} wrote {side} a buffer of {bytes} bytes"
+                "kernel {kernel} wrote before a buffer of {bytes} bytes"
             ));
         }
     }
     Ok(())
 }
 
-/// Host memory standing in for device memory, with guard bytes on both sides.
+/// Where a faulting address lies: past the end of which live buffer (the page after each
+/// buffer is the inaccessible one), or in none ("" when `fault` is 0: no fault).
+fn locate(fault: u64) -> String {
+    if fault == 0 {
+        return String::new();
+    }
+    let fault = fault as usize;
+    live()
+        .iter()
+        .find(|(&ptr, &bytes)| (ptr + bytes..ptr + bytes + page_size()).contains(&fault))
+        .map_or_else(
+            || " (not in the page after any live buffer: freed or never allocated)".to_string(),
+            |(&ptr, &bytes)| {
+                format!(
+                    " ({} bytes past the end of a buffer of {bytes} bytes)",
+                    fault - (ptr + bytes)
+                )
+            },
+        )
+}
+
+/// The size of a memory page.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+/// Host memory standing in for device memory: a mapping whose last page is inaccessible, with
+/// the buffer's bytes ending where that page begins and `GUARD` guard bytes before them.
+///
+/// Ending exactly at the page means the first byte is aligned only as far as the size allows
+/// (to its largest power-of-two divisor, at most a page): `n` elements of any type stay
+/// aligned for that type, and the kernels read no wider vectors than their element type.
 #[derive(Debug)]
 pub struct DeviceBuffer {
-    /// The allocation: `GUARD + bytes + GUARD` bytes and padding, from a boxed `[u64]` of
-    /// `words` elements.
-    start: *mut u8,
-    words: usize,
+    /// The mapping, `mapped` bytes long.
+    base: *mut u8,
+    mapped: usize,
+    /// The first byte.
+    ptr: *mut u8,
     bytes: usize,
 }
 
-// SAFETY: the buffer owns its allocation; like device memory, it is written only through
+// SAFETY: the buffer owns its mapping; like device memory, it is written only through
 // launches and copies, whose callers order them.
 unsafe impl Send for DeviceBuffer {}
 // SAFETY: as above; `&DeviceBuffer` gives only the address and the size.
@@ -293,22 +324,47 @@ unsafe impl Sync for DeviceBuffer {}
 
 impl DeviceBuffer {
     fn new(bytes: usize, fill: u8) -> DeviceBuffer {
-        let words = (2 * GUARD + bytes).div_ceil(8);
-        let memory = vec![u64::from_ne_bytes([GUARD_BYTE; 8]); words].into_boxed_slice();
-        let start = Box::into_raw(memory) as *mut u8;
-        // SAFETY: the allocation holds `GUARD + bytes` bytes and more.
-        unsafe { std::ptr::write_bytes(start.add(GUARD), fill, bytes) };
-        live().insert(start as usize, bytes);
+        let page = page_size();
+        let mapped = (GUARD + bytes).div_ceil(page) * page + page;
+        // SAFETY: an anonymous private mapping, owned by the buffer until it is dropped.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(
+            base != libc::MAP_FAILED,
+            "the emulator could not map {mapped} bytes of memory"
+        );
+        let base = base as *mut u8;
+        // SAFETY: all offsets lie inside the mapping; the last page becomes inaccessible and
+        // the buffer's bytes end where it begins.
+        let ptr = unsafe {
+            let end = base.add(mapped - page);
+            let status = libc::mprotect(end.cast(), page, libc::PROT_NONE);
+            assert_eq!(status, 0, "the emulator could not protect a guard page");
+            let ptr = end.sub(bytes);
+            std::ptr::write_bytes(ptr.sub(GUARD), GUARD_BYTE, GUARD);
+            std::ptr::write_bytes(ptr, fill, bytes);
+            ptr
+        };
+        live().insert(ptr as usize, bytes);
         DeviceBuffer {
-            start,
-            words,
+            base,
+            mapped,
+            ptr,
             bytes,
         }
     }
 
     /// The address of the first byte, as kernels take it.
     pub fn ptr(&self) -> u64 {
-        self.start as u64 + GUARD as u64
+        self.ptr as u64
     }
 
     /// The size requested.
@@ -319,10 +375,10 @@ impl DeviceBuffer {
 
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
-        live().remove(&(self.start as usize));
-        let slice = std::ptr::slice_from_raw_parts_mut(self.start as *mut u64, self.words);
-        // SAFETY: `start` and `words` came from `Box::into_raw` of a `[u64]` of that length.
-        drop(unsafe { Box::from_raw(slice) });
+        live().remove(&(self.ptr as usize));
+        // SAFETY: `base` and `mapped` describe the mapping this buffer owns; nothing uses it
+        // after the buffer is dropped.
+        unsafe { libc::munmap(self.base.cast(), self.mapped) };
     }
 }
 
@@ -430,12 +486,40 @@ mod tests {
     }
 
     #[test]
-    fn a_write_past_the_end_is_caught_by_the_guard() {
+    fn a_read_past_the_end_is_an_error_naming_the_thread_and_the_buffer() {
+        let gpu = Gpu::get(0).unwrap();
+        let (x, out) = (gpu.alloc(10 * 4).unwrap(), gpu.alloc(10 * 4).unwrap());
+        let (xp, op, n) = (x.ptr(), out.ptr(), 10u64);
+        // SAFETY: the kernel reads x[1..=10] of a buffer of 10 floats; the read of x[10] hits
+        // the inaccessible page after the buffer, which the runtime turns into an error.
+        let err = unsafe {
+            run(
+                "emu_test_read_past_end",
+                cfg((1, 1, 1), (32, 1, 1)),
+                &[&xp, &op, &n],
+            )
+        }
+        .unwrap_err();
+        assert!(
+            err.contains("thread (9, 0, 0) touched address")
+                && err.contains("(0 bytes past the end of a buffer of 40 bytes)"),
+            "{err}"
+        );
+        // The runtime goes on after a fault.
+        let sums = gpu.alloc(32 * 3 * 8).unwrap();
+        let ptr = sums.ptr();
+        // SAFETY: `emu_test_block_sum(out)` writes 3 u64 per thread of the grid.
+        unsafe { run("emu_test_block_sum", cfg((1, 1, 1), (32, 1, 1)), &[&ptr]) }.unwrap();
+        assert_eq!(download_u64(&gpu, &sums, 96)[95], 31 * 32 / 2);
+    }
+
+    #[test]
+    fn a_write_past_the_end_is_an_error() {
         let gpu = Gpu::get(0).unwrap();
         let out = gpu.alloc(10 * 4).unwrap();
         let (ptr, n) = (out.ptr(), 10u64);
-        // SAFETY: the kernel writes 11 floats into a buffer of 10, which ends in guard bytes
-        // that the allocation owns.
+        // SAFETY: the kernel writes 11 floats into a buffer of 10; the last write hits the
+        // inaccessible page after the buffer, which the runtime turns into an error.
         let err = unsafe {
             run(
                 "emu_test_write_past_end",
@@ -445,7 +529,29 @@ mod tests {
         }
         .unwrap_err();
         assert!(
-            err.contains("wrote past the end of a buffer of 40 bytes"),
+            err.contains("thread (10, 0, 0) touched address")
+                && err.contains("(0 bytes past the end of a buffer of 40 bytes)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_write_before_the_start_is_caught_by_the_guard() {
+        let gpu = Gpu::get(0).unwrap();
+        let out = gpu.alloc(10 * 4).unwrap();
+        let ptr = out.ptr();
+        // SAFETY: the kernel writes the float before the buffer, into guard bytes that the
+        // mapping owns.
+        let err = unsafe {
+            run(
+                "emu_test_write_before_start",
+                cfg((1, 1, 1), (32, 1, 1)),
+                &[&ptr],
+            )
+        }
+        .unwrap_err();
+        assert!(
+            err.contains("kernel emu_test_write_before_start wrote before a buffer of 40 bytes"),
             "{err}"
         );
     }
