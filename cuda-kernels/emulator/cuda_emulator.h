@@ -8,9 +8,10 @@
 // - atomics are plain read-modify-writes;
 // - a barrier or shuffle that some threads never reach is reported as an error instead of
 //   hanging, and so is a shuffle in a warp some of whose lanes have exited.
+// - a read or write past the end of a buffer faults on the inaccessible page that follows
+//   every buffer (src/emulator.rs), and runtime.cpp reports it as the launch's error.
 // What it cannot show: races between threads that do not synchronize (the fibers run in a
-// fixed order), and reads past the end of a buffer (writes past it are caught by the guard
-// bytes of src/emulator.rs).
+// fixed order).
 
 #pragma once
 
