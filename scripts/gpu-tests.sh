@@ -4,7 +4,8 @@
 #   scripts/gpu-tests.sh build [DIR]   where Rust is: build the GPU test binaries, the `llm`
 #                                      command and the training-step benchmark with the `cuda`
 #                                      feature, and copy them, an NVRTC, the PyTorch reference
-#                                      script and this script into DIR (default gpu-bundle)
+#                                      script and this script into DIR (default gpu-bundle),
+#                                      also packed as DIR.tar.xz (about 25 MB)
 #   DIR/gpu-tests.sh run               on the GPU machine (no Rust, no network needed): run
 #                                      every bundled check and print a summary; then time a
 #                                      GPT-2 124M training step (batch 8, context 1024) against
@@ -72,7 +73,12 @@ build() {
     find "$out/nvrtc/pkg" -name 'libnvrtc*.so*' -exec mv {} "$out/nvrtc/" \;
     rm -rf "$out/nvrtc/pkg"
     cp "$0" "$out/gpu-tests.sh"
-    echo "bundle ready: copy $out to the GPU machine and run $out/gpu-tests.sh run"
+    # Without debug info (symbol names stay, for backtraces) and packed, the bundle is a
+    # tenth of its size: small enough to carry to a machine that takes a limited upload.
+    strip --strip-debug "$out"/bin/*
+    tar -C "$(dirname "$out")" -cf - "$(basename "$out")" | xz -T0 >"$out.tar.xz"
+    echo "bundle ready: $out, packed as $out.tar.xz ($(du -h "$out.tar.xz" | cut -f1))"
+    echo "on the GPU machine: tar -xJf $(basename "$out").tar.xz && $(basename "$out")/gpu-tests.sh run"
 }
 
 # Library directories of the Python environments on this machine (PyTorch's wheels bring
