@@ -180,10 +180,13 @@ void on_segv(int, siginfo_t* info, void*) {
     wait(DONE);
 }
 
+// SA_ONSTACK: on a thread with an alternate signal stack (Rust gives every thread one), the
+// handler runs there, so a stack overflow outside a kernel still reaches the previous handler,
+// which reports it.
 void install_segv_handler() {
     struct sigaction action {};
     action.sa_sigaction = on_segv;
-    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&action.sa_mask);
     sigaction(SIGSEGV, &action, &previous_segv);
 }

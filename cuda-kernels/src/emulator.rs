@@ -556,6 +556,45 @@ mod tests {
         );
     }
 
+    /// Recurses until the stack overflows.
+    fn overflow(depth: u64) -> u64 {
+        let frame = std::hint::black_box([depth; 512]);
+        if depth == u64::MAX {
+            return frame[0];
+        }
+        overflow(depth + 1) + frame[1]
+    }
+
+    #[test]
+    fn a_fault_outside_kernels_reaches_the_previous_handler() {
+        const CHILD: &str = "EMULATOR_TEST_OVERFLOW_CHILD";
+        let gpu = Gpu::get(0).unwrap();
+        let out = gpu.alloc(32 * 3 * 8).unwrap();
+        let ptr = out.ptr();
+        // SAFETY: `emu_test_block_sum(out)` writes 3 u64 per thread of the grid. The launch
+        // installs the runtime's SIGSEGV handler.
+        unsafe { run("emu_test_block_sum", cfg((1, 1, 1), (32, 1, 1)), &[&ptr]) }.unwrap();
+        if std::env::var_os(CHILD).is_some() {
+            overflow(0);
+            return;
+        }
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "emulator::tests::a_fault_outside_kernels_reaches_the_previous_handler",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&child.stderr);
+        assert!(!child.status.success(), "the child did not fail: {stderr}");
+        assert!(
+            stderr.contains("has overflowed its stack"),
+            "Rust's handler did not report the overflow: {stderr}"
+        );
+    }
+
     #[test]
     fn launches_a_gpu_would_refuse_are_errors() {
         let err = unsafe {
