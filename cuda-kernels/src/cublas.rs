@@ -266,11 +266,6 @@ impl Cublas {
         Ok(blas)
     }
 
-    /// The library this handle came from.
-    pub fn library(&self) -> &CublasLibrary {
-        &self.lib
-    }
-
     /// `C[i] (m x n) = A[i] (op_a: m x k) B[i] (op_b: k x n)` for `i < batch`, column-major,
     /// each operand `(address, leading dimension, batch stride)`, queued on the handle's
     /// stream.
