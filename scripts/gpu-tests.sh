@@ -14,6 +14,9 @@
 #                                      and print the row for benches/RESULTS.md. Exits non-zero if
 #                                      a check or the benchmark failed, or if a check skipped
 #                                      on a machine where nvidia-smi sees a GPU.
+#   DIR/gpu-tests.sh sanitize          on the GPU machine: the kernel tests under NVIDIA's
+#                                      compute-sanitizer (memcheck, racecheck, synccheck,
+#                                      initcheck); exits non-zero if one reports an error.
 #
 # The checks: every kernel against its CPU twin (tensor/tests/cuda_ops.rs), the tiled GEMM
 # against cuBLAS, the allocator and the PTX cache (cuda-kernels/tests/gpu.rs), the GPT trained
@@ -93,13 +96,19 @@ print(":".join(sorted(dirs)))
 PY
 }
 
+# Points the CUDA backend's library search at the Python environments' CUDA libraries and at
+# the bundled NVRTC (directory $1).
+library_paths() {
+    export CUDA_KERNELS_LIB_DIRS="$(python_lib_dirs):$1/nvrtc${CUDA_KERNELS_LIB_DIRS:+:$CUDA_KERNELS_LIB_DIRS}"
+    export LD_LIBRARY_PATH="$1/nvrtc${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+
 run() {
     local here log bench pass=0 fail=0 failed="" skipped row status=0 reference
     here=$(cd "$(dirname "$0")" && pwd)
     log=$(mktemp)
     bench=$(mktemp)
-    export CUDA_KERNELS_LIB_DIRS="$(python_lib_dirs):$here/nvrtc${CUDA_KERNELS_LIB_DIRS:+:$CUDA_KERNELS_LIB_DIRS}"
-    export LD_LIBRARY_PATH="$here/nvrtc${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    library_paths "$here"
     # The `llm` command that llm/tests/cuda_cli.rs runs.
     export LLM_BIN="$here/bin/llm"
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -147,11 +156,40 @@ run() {
     [ "$fail" -eq 0 ] && [ "$status" -eq 0 ]
 }
 
+# Every kernel test (tensor/tests/cuda_ops.rs) under NVIDIA's compute-sanitizer: memcheck
+# (out-of-bounds and misaligned accesses), racecheck (shared-memory races between threads
+# that do not synchronize), synccheck (barriers in divergent code) and initcheck (reads of
+# device memory no one wrote). The real-hardware counterparts of the emulator's checks, and
+# the two it cannot make. Slow: each tool runs the kernels many times slower.
+sanitize() {
+    local here sanitizer tool failed=""
+    here=$(cd "$(dirname "$0")" && pwd)
+    library_paths "$here"
+    sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    if [ ! -x "$sanitizer" ]; then
+        echo "compute-sanitizer is not installed here (it comes with the CUDA toolkit)" >&2
+        return 1
+    fi
+    for tool in memcheck racecheck synccheck initcheck; do
+        echo "=== $tool"
+        if ! "$sanitizer" --tool "$tool" --error-exitcode 1 "$here/bin/cuda_ops" --test-threads=1; then
+            failed="$failed $tool"
+        fi
+    done
+    echo
+    if [ -n "$failed" ]; then
+        echo "compute-sanitizer found errors with:$failed"
+        return 1
+    fi
+    echo "compute-sanitizer: no errors from memcheck, racecheck, synccheck or initcheck"
+}
+
 case "${1:-}" in
 build) build "${2:-}" ;;
 run) run ;;
+sanitize) sanitize ;;
 *)
-    echo "usage: $0 build [DIR] | run" >&2
+    echo "usage: $0 build [DIR] | run | sanitize" >&2
     exit 2
     ;;
 esac
