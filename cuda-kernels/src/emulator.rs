@@ -122,7 +122,7 @@ impl Gpu {
             return Err(format!("{}.cu has no kernel {name}", family.name()));
         }
         // SAFETY: forwarded from this function's contract.
-        self.timed(name, || unsafe { run(name, cfg, args) })
+        self.timed(|| name.to_string(), || unsafe { run(name, cfg, args) })
     }
 
     /// Starts (clearing what was timed before) or stops timing every kernel by the wall clock.
@@ -135,8 +135,12 @@ impl Gpu {
         Ok(lock(&self.profile).as_ref().map_or(vec![], Totals::rows))
     }
 
-    /// Runs `work`, the one kernel `name`, timing it while profiling.
-    pub(crate) fn timed(&self, name: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Runs `work`, one kernel, timing it while profiling under `name()` (called only then).
+    pub(crate) fn timed(
+        &self,
+        name: impl FnOnce() -> String,
+        work: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         if lock(&self.profile).is_none() {
             return work();
         }
@@ -144,7 +148,7 @@ impl Gpu {
         work()?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         if let Some(totals) = lock(&self.profile).as_mut() {
-            totals.add(name, ms);
+            totals.add(&name(), ms);
         }
         Ok(())
     }

@@ -144,22 +144,24 @@ pub unsafe fn cublas<T: GemmElement>(
     gpu.bind()?;
     let mn = (p.m * p.n) as c_longlong;
     // Named by type, sizes and layouts (row-major, `T` for a transposed operand), so a
-    // profile tells the model's products apart.
-    let name = format!(
-        "cublas_gemm_{} {}x{}x{}{} {}{}",
-        T::SUFFIX,
-        p.m,
-        p.k,
-        p.n,
-        if p.batch > 1 {
-            format!(" batch {}", p.batch)
-        } else {
-            String::new()
-        },
-        if ta == Op::T { "T" } else { "N" },
-        if tb == Op::T { "T" } else { "N" },
-    );
-    gpu.timed(&name, || {
+    // profile tells the model's products apart; built only for a profile or an error.
+    let name = || {
+        format!(
+            "cublas_gemm_{} {}x{}x{}{} {}{}",
+            T::SUFFIX,
+            p.m,
+            p.k,
+            p.n,
+            if p.batch > 1 {
+                format!(" batch {}", p.batch)
+            } else {
+                String::new()
+            },
+            if ta == Op::T { "T" } else { "N" },
+            if tb == Op::T { "T" } else { "N" },
+        )
+    };
+    gpu.timed(name, || {
         // SAFETY: C^T (N x M) = B^T (N x K) A^T (K x M) column-major, as the module doc
         // explains; the operands' memory is this function's contract.
         unsafe {
@@ -172,7 +174,7 @@ pub unsafe fn cublas<T: GemmElement>(
                 p.batch as c_int,
             )
         }
-        .map_err(|e| format!("{name}: {e}"))
+        .map_err(|e| format!("{}: {e}", name()))
     })?;
     Ok(true)
 }

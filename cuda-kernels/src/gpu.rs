@@ -244,22 +244,25 @@ impl Gpu {
         }
         let mut params: Vec<*mut c_void> = args.iter().map(|a| a.as_param()).collect();
         self.bind()?;
-        self.timed(name, || {
-            // SAFETY: the parameters match the kernel and its memory is valid (this function's
-            // contract); `params` points at values that live until the call returns, and the
-            // launch copies them.
-            unsafe {
-                driver::launch_kernel(
-                    f.cu_function(),
-                    cfg.grid_dim,
-                    cfg.block_dim,
-                    cfg.shared_mem_bytes,
-                    self.stream.cu_stream(),
-                    &mut params,
-                )
-            }
-            .map_err(|e| driver_error(&format!("launching {name} failed"), e))
-        })
+        self.timed(
+            || name.to_string(),
+            || {
+                // SAFETY: the parameters match the kernel and its memory is valid (this function's
+                // contract); `params` points at values that live until the call returns, and the
+                // launch copies them.
+                unsafe {
+                    driver::launch_kernel(
+                        f.cu_function(),
+                        cfg.grid_dim,
+                        cfg.block_dim,
+                        cfg.shared_mem_bytes,
+                        self.stream.cu_stream(),
+                        &mut params,
+                    )
+                }
+                .map_err(|e| driver_error(&format!("launching {name} failed"), e))
+            },
+        )
     }
 
     /// Starts (clearing what was timed before) or stops timing every kernel; see
@@ -279,9 +282,13 @@ impl Gpu {
         Ok(p.totals.rows())
     }
 
-    /// Runs `queue`, which queues the one kernel or library call `name` on the stream; while
-    /// profiling, between two events.
-    pub(crate) fn timed(&self, name: &str, queue: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Runs `queue`, which queues one kernel or library call on the stream; while profiling,
+    /// between two events, counted under `name()` (called only then).
+    pub(crate) fn timed(
+        &self,
+        name: impl FnOnce() -> String,
+        queue: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let mut profile = lock(&self.profile);
         let Some(p) = profile.as_mut() else {
             drop(profile);
@@ -290,7 +297,7 @@ impl Gpu {
         let start = self.recorded_event()?;
         queue()?;
         let end = self.recorded_event()?;
-        p.pending.push((name.to_string(), start, end));
+        p.pending.push((name(), start, end));
         if p.pending.len() >= MAX_PENDING_EVENTS {
             read_events(p)?;
         }
