@@ -18,8 +18,9 @@
 #                                      compute-sanitizer (memcheck, racecheck, synccheck,
 #                                      initcheck); exits non-zero if one reports an error.
 #
-# The checks: every kernel against its CPU twin (tensor/tests/cuda_ops.rs), the tiled GEMM
-# against cuBLAS, the allocator and the PTX cache (cuda-kernels/tests/gpu.rs), the GPT trained
+# The checks: every kernel against its CPU twin (tensor/tests/cuda_ops.rs), the kernel
+# profile (tensor/tests/cuda_profile.rs), the tiled GEMM against cuBLAS, the allocator and the
+# PTX cache (cuda-kernels/tests/gpu.rs), the GPT trained
 # for 10 steps on the GPU and the CPU (tests/cuda_training.rs), `llm train --device cuda`
 # (llm/tests/cuda_cli.rs), the kernel sources compiled by the NVRTC found
 # (cuda-kernels/tests/nvrtc_compile.rs), and the device error path
@@ -27,7 +28,7 @@
 # benches/train_step.py for the PyTorch side.
 set -euo pipefail
 
-TESTS="cuda_ops cuda_unavailable cuda_training cuda_cli gpu nvrtc_compile"
+TESTS="cuda_ops cuda_profile cuda_unavailable cuda_training cuda_cli gpu nvrtc_compile"
 
 # Copies executables that cargo reported in the JSON messages of file $1 into directory $2:
 # those named in $3.., each an integration test, a benchmark or a command (not the unit-test
