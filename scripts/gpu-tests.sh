@@ -5,7 +5,7 @@
 #                                      command and the training-step benchmark with the `cuda`
 #                                      feature, and copy them, an NVRTC, the PyTorch reference
 #                                      script and this script into DIR (default gpu-bundle),
-#                                      also packed as DIR.tar.xz (about 25 MB)
+#                                      also packed as DIR.tar.xz (about 21 MB)
 #   DIR/gpu-tests.sh run               on the GPU machine (no Rust, no network needed): run
 #                                      every bundled check and print a summary; then time a
 #                                      GPT-2 124M training step (batch 8, context 1024) against
