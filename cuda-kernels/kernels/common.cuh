@@ -26,8 +26,8 @@ struct Strided {
 
 // Buffer index of the `i`-th element of a view in row-major order.
 __device__ __forceinline__ u64 strided_index(const Strided& v, u64 i) {
-    if (v.rank == 1 && v.strides[0] == 1) {
-        return v.offset + i;
+    if (v.rank == 1) {
+        return v.offset + i * v.strides[0];
     }
     u64 at = v.offset;
     for (int d = (int)v.rank - 1; d >= 0; --d) {

@@ -6,8 +6,15 @@
 // Two kernels, chosen by the caller from the strides:
 // - reduce_rows: one block per output; its threads stride over r and meet in a block
 //   reduction (good when the reduced elements of one output are close together);
-// - reduce_cols: one thread per output, looping over r in order (good when consecutive
-//   outputs are adjacent in memory, as in a sum over the batch dim for a bias gradient).
+// - reduce_cols: blocks of 32 x COLS_LANES threads; the 32 lanes take 32 adjacent outputs
+//   (one coalesced load per step) and the COLS_LANES rows of threads split r between them,
+//   then meet in shared memory (good when consecutive outputs are adjacent in memory, as in
+//   a sum over the batch dim for a bias gradient).
+// Either kernel can split r into gridDim.y pieces of `chunk` elements, one piece per
+// blockIdx.y, so that a few outputs with a long r still fill the GPU: piece p writes the
+// partial result over r in [p * chunk, min(n_red, (p + 1) * chunk)) to out[p * n_out + k],
+// and the caller reduces the partials of each output with a second launch. The order of
+// every combination is fixed by the launch shape, so results are the same run after run.
 // Identities: 0 for sum, -inf for max, +inf for min; max and min propagate NaN.
 // arg_reduce: out[k] = the first index j < n along the dim with the extreme value (NaN
 // counts as the extreme), as u32.
@@ -30,14 +37,19 @@ template <typename T> __device__ __forceinline__ T reduce_combine(int op, T a, T
     return a + b;
 }
 
+#define COLS_LANES 8
+
 template <typename T>
-__device__ void reduce_rows_kernel(const T* x, Strided kept, Strided red, u64 n_red, T* out,
-                                   u64 n_out, int op) {
+__device__ void reduce_rows_kernel(const T* x, Strided kept, Strided red, u64 n_red, u64 chunk,
+                                   T* out, u64 n_out, int op) {
     __shared__ T scratch[32];
+    const u64 begin = (u64)blockIdx.y * chunk;
+    const u64 end = begin + chunk < n_red ? begin + chunk : n_red;
+    T* part = out + (u64)blockIdx.y * n_out;
     for (u64 k = blockIdx.x; k < n_out; k += gridDim.x) {
         const u64 base = strided_index(kept, k);
         T acc = reduce_identity<T>(op);
-        for (u64 r = threadIdx.x; r < n_red; r += blockDim.x) {
+        for (u64 r = begin + threadIdx.x; r < end; r += blockDim.x) {
             acc = reduce_combine<T>(op, acc, x[base + strided_index(red, r)]);
         }
         if (op == REDUCE_MAX) {
@@ -48,21 +60,37 @@ __device__ void reduce_rows_kernel(const T* x, Strided kept, Strided red, u64 n_
             acc = block_reduce(acc, scratch, SumOp(), (T)0);
         }
         if (threadIdx.x == 0) {
-            out[k] = acc;
+            part[k] = acc;
         }
     }
 }
 
+// Launched with blockDim (32, COLS_LANES).
 template <typename T>
-__device__ void reduce_cols_kernel(const T* x, Strided kept, Strided red, u64 n_red, T* out,
-                                   u64 n_out, int op) {
-    FOR_EACH(k, n_out) {
-        const u64 base = strided_index(kept, k);
+__device__ void reduce_cols_kernel(const T* x, Strided kept, Strided red, u64 n_red, u64 chunk,
+                                   T* out, u64 n_out, int op) {
+    __shared__ T scratch[COLS_LANES][32];
+    const u64 begin = (u64)blockIdx.y * chunk;
+    const u64 end = begin + chunk < n_red ? begin + chunk : n_red;
+    T* part = out + (u64)blockIdx.y * n_out;
+    for (u64 first = (u64)blockIdx.x * 32; first < n_out; first += (u64)gridDim.x * 32) {
+        const u64 k = first + threadIdx.x;
         T acc = reduce_identity<T>(op);
-        for (u64 r = 0; r < n_red; ++r) {
-            acc = reduce_combine<T>(op, acc, x[base + strided_index(red, r)]);
+        if (k < n_out) {
+            const u64 base = strided_index(kept, k);
+            for (u64 r = begin + threadIdx.y; r < end; r += COLS_LANES) {
+                acc = reduce_combine<T>(op, acc, x[base + strided_index(red, r)]);
+            }
         }
-        out[k] = acc;
+        scratch[threadIdx.y][threadIdx.x] = acc;
+        __syncthreads();
+        if (threadIdx.y == 0 && k < n_out) {
+            for (int lane = 1; lane < COLS_LANES; ++lane) {
+                acc = reduce_combine<T>(op, acc, scratch[lane][threadIdx.x]);
+            }
+            part[k] = acc;
+        }
+        __syncthreads();  // scratch is read before the next outputs overwrite it
     }
 }
 
@@ -117,12 +145,14 @@ __device__ void arg_reduce_kernel(const T* x, Strided kept, u64 n, u64 stride,
 
 #define REDUCE_KERNELS(T, NAME)                                                              \
     extern "C" __global__ void reduce_rows_##NAME(const T* x, Strided kept, Strided red,     \
-                                                  u64 n_red, T* out, u64 n_out, int op) {    \
-        reduce_rows_kernel<T>(x, kept, red, n_red, out, n_out, op);                          \
+                                                  u64 n_red, u64 chunk, T* out, u64 n_out,   \
+                                                  int op) {                                  \
+        reduce_rows_kernel<T>(x, kept, red, n_red, chunk, out, n_out, op);                   \
     }                                                                                        \
     extern "C" __global__ void reduce_cols_##NAME(const T* x, Strided kept, Strided red,     \
-                                                  u64 n_red, T* out, u64 n_out, int op) {    \
-        reduce_cols_kernel<T>(x, kept, red, n_red, out, n_out, op);                          \
+                                                  u64 n_red, u64 chunk, T* out, u64 n_out,   \
+                                                  int op) {                                  \
+        reduce_cols_kernel<T>(x, kept, red, n_red, chunk, out, n_out, op);                   \
     }                                                                                        \
     extern "C" __global__ void arg_reduce_##NAME(const T* x, Strided kept, u64 n,            \
                                                  u64 stride, unsigned int* out, u64 n_out,   \

@@ -2,7 +2,7 @@
 
 use autograd::Var;
 use std::collections::HashSet;
-use tensor::Tensor;
+use tensor::{DType, Tensor};
 
 /// Scales the gradients of `params` so that their global L2 norm is at most `max_norm`, and
 /// returns the norm before clipping.
@@ -18,10 +18,13 @@ pub fn clip_grad_norm(params: &[Var], max_norm: f64) -> f64 {
         .filter(|p| seen.insert(p.id()))
         .filter_map(|p| p.grad().map(|g| (p, g)))
         .collect();
+    // The squared norms are summed in f64 where the gradients live, so a GPU is read from
+    // once, not once per parameter.
     let total = with_grads
         .iter()
-        .map(|(_, g)| g.square().sum_all().item())
-        .sum::<f64>()
+        .map(|(_, g)| g.square().sum_all().to_dtype(DType::F64))
+        .reduce(|acc, sq| acc.add(&sq))
+        .map_or(0.0, |sq| sq.item())
         .sqrt();
     let coef = max_norm / (total + 1e-6);
     if coef < 1.0 {

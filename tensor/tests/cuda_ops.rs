@@ -332,7 +332,10 @@ fn reductions_over_every_dim_set() {
         &[7, 33],
         &[3, 5, 17],
         &[2, 1, 4, 19],
+        // Long reductions, split across blocks and finished by a second pass: over rows
+        // (one output, 266240 elements) and over columns (257 adjacent outputs of 300).
         &[4096, 65],
+        &[300, 257],
     ] {
         let rank = shape.len() as u32;
         for mask in 1..(1u32 << rank) {
