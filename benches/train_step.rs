@@ -262,18 +262,44 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
 }
 
 /// Runs one step per batch with every GPU kernel timed, and prints the time per kernel and
-/// step, most first (see `cuda_kernels::profile`).
+/// step, most first (see `cuda_kernels::profile`), then where the wall time of a step went:
+/// the host's time in each part of the step, how much of it the host spent waiting for the
+/// GPU, and the kernels' own time. Wall time far above kernel time with little waiting means
+/// the GPU idles while the host works.
 #[cfg(feature = "cuda")]
 fn profile(trainer: &mut Trainer, batches: Vec<(Tensor, Tensor)>) -> llm::Result<()> {
     let steps = batches.len();
+    let last = trainer.model.params().pop().expect("a GPT has parameters");
     tensor::cuda::set_profiling(0, true)?;
+    let (mut wall, mut phases) = (0.0, [0.0; 4]);
     for batch in batches {
-        trainer.step_on(&[batch])?;
+        let start = Instant::now();
+        let p = trainer.step_on(&[batch])?.phases;
+        last.value().sum_all().item();
+        wall += start.elapsed().as_secs_f64() * 1e3;
+        for (sum, ms) in phases.iter_mut().zip([p.forward, p.backward, p.clip, p.update]) {
+            *sum += ms;
+        }
     }
+    let waited = tensor::cuda::host_wait_ms(0)?;
     let times = tensor::cuda::kernel_times(0)?;
     tensor::cuda::set_profiling(0, false)?;
+    let kernels: f64 = times.iter().map(|t| t.ms).sum();
+    let per = |ms: f64| ms / steps as f64;
     eprintln!("llm-stack profile, per step (the mean of {steps}):");
     eprint!("{}", tensor::cuda::kernel_time_table(&times, steps));
+    eprintln!(
+        "wall {:.1} ms = forward {:.1} + backward {:.1} + clip {:.1} + update {:.1} + the rest {:.1}; \
+         the host waited for the GPU {:.1} ms; kernels ran {:.1} ms",
+        per(wall),
+        per(phases[0]),
+        per(phases[1]),
+        per(phases[2]),
+        per(phases[3]),
+        per(wall - phases.iter().sum::<f64>()),
+        per(waited),
+        per(kernels),
+    );
     Ok(())
 }
 

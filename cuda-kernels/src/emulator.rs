@@ -135,6 +135,11 @@ impl Gpu {
         Ok(lock(&self.profile).as_ref().map_or(vec![], Totals::rows))
     }
 
+    /// Always 0: every launch has run when it returns, so the host never waits for queued work.
+    pub fn host_wait_ms(&self) -> f64 {
+        0.0
+    }
+
     /// Runs `work`, one kernel, timing it while profiling under `name()` (called only then).
     pub(crate) fn timed(
         &self,

@@ -37,6 +37,8 @@ pub struct Gpu {
 struct Profile {
     pending: Vec<(String, CudaEvent, CudaEvent)>,
     totals: Totals,
+    /// Milliseconds the host spent blocked on the stream (reads back, synchronizations).
+    waited_ms: f64,
 }
 
 /// Event pairs kept unread before they are read (which waits for the stream), so a long
@@ -282,6 +284,25 @@ impl Gpu {
         Ok(p.totals.rows())
     }
 
+    /// Milliseconds the host spent waiting for this device's queued work (in reads back to the
+    /// host, uploads from it, and synchronizations) since profiling was started; 0 when
+    /// profiling is off. With [`Gpu::kernel_times`] it tells a GPU-bound run (the host mostly
+    /// waits) from a host-bound one (the GPU mostly waits).
+    pub fn host_wait_ms(&self) -> f64 {
+        lock(&self.profile).as_ref().map_or(0.0, |p| p.waited_ms)
+    }
+
+    /// Runs `wait`, which blocks until queued work is done; while profiling, the time it took
+    /// counts toward [`Gpu::host_wait_ms`].
+    fn waiting(&self, wait: impl FnOnce() -> Result<()>) -> Result<()> {
+        let start = std::time::Instant::now();
+        let result = wait();
+        if let Some(p) = lock(&self.profile).as_mut() {
+            p.waited_ms += start.elapsed().as_secs_f64() * 1e3;
+        }
+        result
+    }
+
     /// Runs `queue`, which queues one kernel or library call on the stream; while profiling,
     /// between two events, counted under `name()` (called only then).
     pub(crate) fn timed(
@@ -338,9 +359,12 @@ impl Gpu {
     pub fn upload(&self, host: &[u8]) -> Result<DeviceBuffer> {
         let mut buf = self.alloc(host.len())?;
         if !host.is_empty() {
-            self.stream
-                .memcpy_htod(host, buf.slice_mut())
-                .map_err(|e| driver_error("copying to the device failed", e))?;
+            // From pageable memory the copy waits for the stream (cudarc synchronizes it).
+            self.waiting(|| {
+                self.stream
+                    .memcpy_htod(host, buf.slice_mut())
+                    .map_err(|e| driver_error("copying to the device failed", e))
+            })?;
         }
         Ok(buf)
     }
@@ -354,9 +378,11 @@ impl Gpu {
         if !host.is_empty() {
             self.bind()?;
             let view = buf.slice().slice(..host.len());
-            self.stream
-                .memcpy_dtoh(&view, host)
-                .map_err(|e| driver_error("copying from the device failed", e))?;
+            self.waiting(|| {
+                self.stream
+                    .memcpy_dtoh(&view, host)
+                    .map_err(|e| driver_error("copying from the device failed", e))
+            })?;
         }
         self.synchronize()
     }
@@ -377,9 +403,11 @@ impl Gpu {
 
     /// Waits until all queued work has run; reports an error a kernel raised.
     pub fn synchronize(&self) -> Result<()> {
-        self.stream
-            .synchronize()
-            .map_err(|e| driver_error("the device reported an error", e))
+        self.waiting(|| {
+            self.stream
+                .synchronize()
+                .map_err(|e| driver_error("the device reported an error", e))
+        })
     }
 
     /// Bytes the caching allocator holds for reuse.

@@ -27,11 +27,6 @@ pub struct Gpt {
     pub block_size: usize,
 }
 
-/// Position ids `start .. start + t` as `u32`.
-fn positions(start: usize, t: usize) -> Tensor {
-    Tensor::from_vec((start..start + t).map(|p| p as u32).collect(), &[t])
-}
-
 impl Gpt {
     /// A freshly initialised model (GPT-2's init, see `nn::init`). Dropout layers draw from
     /// `drop_rng`.
@@ -67,11 +62,13 @@ impl Gpt {
             self.block_size
         );
         let device = self.wte.weight.device();
+        // The position embeddings of `start..start + t` are rows of `wpe` in order: a view,
+        // so no ids are built on the host and copied over.
         self.drop.forward(
             &self
                 .wte
                 .lookup(&ids.to_device(device))
-                .add(&self.wpe.lookup(&positions(start, t).to_device(device))),
+                .add(&self.wpe.weight.narrow(0, start, t)),
         )
     }
 

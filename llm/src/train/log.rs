@@ -96,6 +96,7 @@ mod tests {
             lr: 1e-3,
             ms: 10.0,
             tok_per_s: 100.0,
+            phases: Default::default(),
         }
     }
 

@@ -37,6 +37,25 @@ pub struct StepStats {
     pub ms: f64,
     /// Tokens per second through the step.
     pub tok_per_s: f64,
+    /// Where the step's wall time went (not written to the log).
+    #[serde(skip)]
+    pub phases: StepPhases,
+}
+
+/// Host wall time of the parts of a step, in milliseconds. On the CPU each part includes its
+/// arithmetic. On a GPU a part returns once its kernels are queued, except where the host reads
+/// a value back and waits for the queue: the loss (in `forward`) and the gradient norm (in
+/// `clip`); so a part that takes longer than its kernels shows host work, not GPU work.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepPhases {
+    /// Forward passes and reading their losses, over all micro-batches.
+    pub forward: f64,
+    /// Backward passes, over all micro-batches.
+    pub backward: f64,
+    /// The global gradient norm and clipping.
+    pub clip: f64,
+    /// The optimizer update and clearing the gradients.
+    pub update: f64,
 }
 
 /// Mean losses from [`Trainer::estimate_loss`].
@@ -121,6 +140,8 @@ impl Trainer {
     /// One optimizer step on explicit micro-batches `(inputs, targets)`, each `(B, T)`.
     pub fn step_on(&mut self, micro_batches: &[(Tensor, Tensor)]) -> Result<StepStats> {
         let start = Instant::now();
+        let mut phases = StepPhases::default();
+        let mut lap = Lap::new();
         self.model.train();
         let k = micro_batches.len() as f64;
         let mut total = 0.0;
@@ -130,9 +151,11 @@ impl Trainer {
             let loss = self.model.loss(&x, &y);
             total += loss.value().item();
             tokens += x.numel();
+            phases.forward += lap.ms();
             // Scaling each micro-batch's loss by 1/k makes the accumulated gradient the
             // gradient of the mean loss over all k micro-batches.
             loss.mul_scalar(1.0 / k).backward();
+            phases.backward += lap.ms();
         }
         let loss = total / k;
         if !loss.is_finite() {
@@ -148,9 +171,11 @@ impl Trainer {
             f64::INFINITY
         };
         let grad_norm = nn::clip::clip_grad_norm(&self.model.params(), max_norm);
+        phases.clip = lap.ms();
         let lr = self.schedule.lr(self.step);
         self.opt.step(lr)?;
         self.opt.zero_grad();
+        phases.update = lap.ms();
         self.step += 1;
         let seconds = start.elapsed().as_secs_f64();
         Ok(StepStats {
@@ -160,6 +185,7 @@ impl Trainer {
             lr,
             ms: seconds * 1e3,
             tok_per_s: tokens as f64 / seconds,
+            phases,
         })
     }
 
@@ -197,5 +223,22 @@ impl Trainer {
         let val = self.val.as_ref().map(&mut mean).transpose()?;
         self.model.train();
         Ok(LossEstimate { train, val })
+    }
+}
+
+/// A stopwatch that reads the time since its last reading.
+struct Lap(Instant);
+
+impl Lap {
+    fn new() -> Lap {
+        Lap(Instant::now())
+    }
+
+    /// Milliseconds since the last call (or since [`Lap::new`]).
+    fn ms(&mut self) -> f64 {
+        let now = Instant::now();
+        let ms = now.duration_since(self.0).as_secs_f64() * 1e3;
+        self.0 = now;
+        ms
     }
 }

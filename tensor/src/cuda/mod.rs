@@ -57,6 +57,14 @@ pub fn kernel_times(ordinal: usize) -> Result<Vec<KernelTime>> {
         .map_err(device)
 }
 
+/// Milliseconds the host has waited for GPU `ordinal` (reads back, uploads, synchronizations)
+/// since profiling was started; see [`cuda_kernels::Gpu::host_wait_ms`].
+pub fn host_wait_ms(ordinal: usize) -> Result<f64> {
+    Gpu::get(ordinal)
+        .map(|g| g.host_wait_ms())
+        .map_err(device)
+}
+
 /// A buffer of `len` elements of `dtype` on one GPU.
 pub struct CudaStorage {
     buf: DeviceBuffer,
