@@ -277,7 +277,10 @@ fn profile(trainer: &mut Trainer, batches: Vec<(Tensor, Tensor)>) -> llm::Result
         let p = trainer.step_on(&[batch])?.phases;
         last.value().sum_all().item();
         wall += start.elapsed().as_secs_f64() * 1e3;
-        for (sum, ms) in phases.iter_mut().zip([p.forward, p.backward, p.clip, p.update]) {
+        for (sum, ms) in phases
+            .iter_mut()
+            .zip([p.forward, p.backward, p.clip, p.update])
+        {
             *sum += ms;
         }
     }

@@ -77,7 +77,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// Training produced a loss that is NaN or infinite.
-    #[error("the training loss became {loss} at step {step}; stopping (the last checkpoint is untouched)")]
+    #[error("the training loss became {loss} at step {step}")]
     NonFiniteLoss {
         /// The step whose loss was not finite.
         step: usize,

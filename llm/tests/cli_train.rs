@@ -190,7 +190,7 @@ fn bad_flags_and_files_are_one_sentence_errors() {
             tmp.path().join("none").to_str().unwrap(),
             "--resume",
         ]),
-        "config.json",
+        "holds no checkpoint to resume from",
     );
 }
 

@@ -5,8 +5,10 @@ use llm::generate::{generate, Generation, Sampling};
 use llm::model::config::Config;
 use llm::tokenizer::{self, Special, Tokenizer};
 use llm::train::checkpoint;
-use llm::train::log::{History, TrainLog};
+use llm::train::lock::RunLock;
+use llm::train::log::{History, TrainLog, LOG};
 use llm::train::plot::{loss_curve_svg, Series};
+use llm::train::source::{self, DataSource};
 use llm::train::{LossEstimate, Trainer};
 use llm::{Error, Result, TINY_SHAKESPEARE};
 use std::path::{Path, PathBuf};
@@ -19,26 +21,31 @@ use tensor::Device;
 /// With no arguments, trains the default small character-level GPT (preset char-small) on Tiny
 /// Shakespeare, which is built into the binary, and prints a sample at the end. Progress goes to
 /// standard error; a log line per step goes to OUT/log.jsonl and the loss curve to
-/// OUT/loss.svg. Ctrl-C finishes the current step, writes a checkpoint and exits.
+/// OUT/loss.svg. Ctrl-C finishes the current step, writes a checkpoint and exits. A run
+/// directory is never reused by accident: a new run refuses one that holds a run (unless
+/// --overwrite), and only one `llm train` at a time may use it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A named configuration: char-small, bigram, shakespeare-char or gpt2.
-    #[arg(long, value_name = "NAME", default_value = "char-small")]
-    preset: String,
+    /// A named configuration: char-small, bigram, shakespeare-char or gpt2 [default: char-small].
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
     /// A JSON file of settings with nanoGPT's key names, overriding the preset's.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Training data: a directory written by `llm prepare`, or a text file (split 90/10 into
-    /// training and validation text). Default: Tiny Shakespeare, character-level.
+    /// training and validation text). Default: Tiny Shakespeare, character-level. A resumed run
+    /// uses the data it was started with.
     #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
-    /// The tokenizer for a text file given with --data: char, gpt2 or a tokenizer file.
-    #[arg(long, value_name = "char|gpt2|PATH", default_value = "char")]
-    tokenizer: String,
+    /// The tokenizer for a text file given with --data: char, gpt2 or a tokenizer file
+    /// [default: char].
+    #[arg(long, value_name = "char|gpt2|PATH")]
+    tokenizer: Option<String>,
     /// The run directory for checkpoints, the log and the loss curve [default: runs/PRESET].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Stop after this many steps (overrides the configuration's max_iters).
+    /// Stop after this many steps (overrides the configuration's max_iters; with --resume,
+    /// extends the run).
     #[arg(long, value_name = "N")]
     max_iters: Option<usize>,
     /// Micro-batches per step (overrides gradient_accumulation_steps).
@@ -47,9 +54,14 @@ pub struct Args {
     /// Seed of the initial weights, batches and dropout (overrides the configuration's).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Continue the run in --out from its checkpoint, exactly where it stopped.
-    #[arg(long)]
+    /// Continue the run in --out from its checkpoint, exactly where it stopped, on the data and
+    /// with the configuration it was started with (--preset, --config and --seed are refused).
+    #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Start a new run in an --out that already holds one: its configuration, tokenizer, data
+    /// record, checkpoint, log and loss curve are deleted first.
+    #[arg(long)]
+    overwrite: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -58,52 +70,144 @@ pub struct Args {
     sample_chars: usize,
 }
 
-/// Tokenizer and training/validation sets.
+/// The preset of a run that names none.
+const DEFAULT_PRESET: &str = "char-small";
+/// The tokenizer of a text file when none is named.
+const DEFAULT_TOKENIZER: &str = "char";
+
+/// Tokenizer, training/validation sets, and where they came from.
 struct Data {
     tokenizer: Box<dyn Tokenizer>,
     train: TokenDataset,
     val: Option<TokenDataset>,
+    source: DataSource,
 }
 
 /// Encodes a text and splits it 90/10 into training and validation tokens (as nanoGPT's
 /// data preparation does).
-fn split_text(text: &str, tokenizer: Box<dyn Tokenizer>) -> Result<Data> {
+fn split_text(
+    text: &str,
+    tokenizer: Box<dyn Tokenizer>,
+    path: Option<PathBuf>,
+    spec: &str,
+) -> Result<Data> {
     let ids = tokenizer::encode_parallel(tokenizer.as_ref(), text, Special::Allow)?;
     let cut = ids.len() * 9 / 10;
     Ok(Data {
         tokenizer,
         val: Some(TokenDataset::from_tokens(ids[cut..].to_vec())),
         train: TokenDataset::from_tokens(ids[..cut].to_vec()),
+        source: DataSource {
+            path,
+            tokenizer: spec.to_string(),
+            train_tokens: cut,
+            fingerprint: source::fingerprint(text.as_bytes()),
+        },
     })
 }
 
+/// Reads the training data: the built-in text (`path` None), a prepared directory or a text
+/// file encoded by the tokenizer `spec`.
+fn load_data(path: Option<&Path>, spec: &str) -> Result<Data> {
+    let Some(path) = path else {
+        let tok = tokenizer::resolve(DEFAULT_TOKENIZER, || Ok(TINY_SHAKESPEARE.to_string()))?;
+        return split_text(TINY_SHAKESPEARE, tok, None, DEFAULT_TOKENIZER);
+    };
+    let absolute = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+    if path.is_dir() {
+        let meta = Meta::read(path)?;
+        let meta_path = path.join("meta.json");
+        let meta_bytes = std::fs::read(&meta_path).map_err(|e| Error::io("read", &meta_path, e))?;
+        let train = TokenDataset::open_split(path, Split::Train)?;
+        let val = TokenDataset::open_split(path, Split::Val)
+            .ok()
+            .filter(|v| !v.is_empty());
+        return Ok(Data {
+            tokenizer: meta.tokenizer()?,
+            source: DataSource {
+                path: Some(absolute),
+                tokenizer: spec.to_string(),
+                train_tokens: train.len(),
+                fingerprint: source::fingerprint(&meta_bytes),
+            },
+            train,
+            val,
+        });
+    }
+    let text = llm::data::read_text(path)?;
+    let tok = tokenizer::resolve(spec, || Ok(text.clone()))?;
+    split_text(&text, tok, Some(absolute), spec)
+}
+
 impl Args {
-    fn load_data(&self) -> Result<Data> {
-        let Some(path) = &self.data else {
-            let tok = tokenizer::resolve("char", || Ok(TINY_SHAKESPEARE.to_string()))?;
-            return split_text(TINY_SHAKESPEARE, tok);
-        };
-        if path.is_dir() {
-            let meta = Meta::read(path)?;
-            let val = TokenDataset::open_split(path, Split::Val)
-                .ok()
-                .filter(|v| !v.is_empty());
-            return Ok(Data {
-                tokenizer: meta.tokenizer()?,
-                train: TokenDataset::open_split(path, Split::Train)?,
-                val,
-            });
+    /// The data to train on: for a resumed run, the data it recorded (refusing a different
+    /// --data or --tokenizer); else --data and --tokenizer.
+    fn data(&self, out: &Path) -> Result<Data> {
+        let spec = self.tokenizer.as_deref().unwrap_or(DEFAULT_TOKENIZER);
+        if !self.resume {
+            return load_data(self.data.as_deref(), spec);
         }
-        let text = llm::data::read_text(path)?;
-        let tok = tokenizer::resolve(&self.tokenizer, || Ok(text.clone()))?;
-        split_text(&text, tok)
+        let Some(recorded) = DataSource::read(out)? else {
+            eprintln!(
+                "warning: {} has no record of its training data (it predates {}); resuming on {}",
+                out.display(),
+                source::DATA,
+                self.data
+                    .as_ref()
+                    .map_or("the built-in Tiny Shakespeare".into(), |p| p
+                        .display()
+                        .to_string())
+            );
+            return load_data(self.data.as_deref(), spec);
+        };
+        let data = load_data(recorded.path.as_deref(), &recorded.tokenizer)?;
+        if let Some(given) = &self.data {
+            let given = std::path::absolute(given).map_err(|e| Error::io("resolve", given, e))?;
+            if recorded.path.as_ref() != Some(&given) {
+                return Err(Error::Invalid(format!(
+                    "--data {} is not the data of the run in {} ({}); omit --data to resume on the run's data",
+                    given.display(),
+                    out.display(),
+                    recorded.describe()
+                )));
+            }
+        }
+        if let Some(given) = self
+            .tokenizer
+            .as_ref()
+            .filter(|t| **t != recorded.tokenizer)
+        {
+            return Err(Error::Invalid(format!(
+                "--tokenizer {given} is not the tokenizer of the run in {} ({}); omit --tokenizer to resume with the run's",
+                out.display(),
+                recorded.tokenizer
+            )));
+        }
+        recorded.check_unchanged(&data.source, out)?;
+        Ok(data)
+    }
+
+    /// Refuses the flags that a resumed run cannot honour: it keeps its configuration and seed.
+    fn check_resume_flags(&self) -> Result<()> {
+        let refused = [
+            (self.preset.is_some(), "--preset"),
+            (self.config.is_some(), "--config"),
+            (self.seed.is_some(), "--seed"),
+        ];
+        match refused.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => Err(Error::Invalid(format!(
+                "{flag} cannot be used with --resume: a resumed run keeps the configuration and seed it was started with"
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn config(&self, out: &Path, vocab_size: usize) -> Result<Config> {
         let mut cfg = if self.resume {
             checkpoint::read_config(out)?
         } else {
-            let preset = Config::preset(&self.preset).map_err(|e| Error::Config(e.0))?;
+            let name = self.preset.as_deref().unwrap_or(DEFAULT_PRESET);
+            let preset = Config::preset(name).map_err(|e| Error::Config(e.0))?;
             match &self.config {
                 None => preset,
                 Some(path) => {
@@ -123,7 +227,7 @@ impl Args {
         if let Some(n) = self.grad_accum {
             cfg.gradient_accumulation_steps = n;
         }
-        if let Some(s) = self.seed.filter(|_| !self.resume) {
+        if let Some(s) = self.seed {
             cfg.seed = s;
         }
         if cfg.vocab_size == 0 {
@@ -141,39 +245,57 @@ impl Args {
     /// Trains, checkpoints and samples.
     pub fn run(self) -> Result<()> {
         let device = Device::parse(&self.device)?;
-        let out = self
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(&self.preset));
-        let data = self.load_data()?;
+        let out = self.out.clone().unwrap_or_else(|| {
+            PathBuf::from("runs").join(self.preset.as_deref().unwrap_or(DEFAULT_PRESET))
+        });
+        if self.resume {
+            self.check_resume_flags()?;
+            if !out.join(checkpoint::CHECKPOINT).is_file() {
+                return Err(Error::Invalid(format!(
+                    "{} holds no checkpoint to resume from",
+                    out.display()
+                )));
+            }
+        }
+        let mut data = self.data(&out)?;
         let cfg = self.config(&out, data.tokenizer.vocab_size())?;
+        check_splits(&mut data, &cfg)?;
+        std::fs::create_dir_all(&out).map_err(|e| Error::io("create", &out, e))?;
+        let _lock = RunLock::acquire(&out)?;
         let mut trainer = Trainer::new(cfg.clone(), data.train, data.val, device)?;
         if self.resume {
             checkpoint::restore(&out, &mut trainer)?;
             eprintln!("resuming {} at step {}", out.display(), trainer.step);
         } else {
+            claim_run_dir(&out, self.overwrite)?;
             checkpoint::write_run_files(&out, &cfg, data.tokenizer.as_ref())?;
+            data.source.write(&out)?;
         }
         let (mut log, mut history) = TrainLog::open(&out, self.resume.then_some(trainer.step))?;
         let n_params = nn::Module::num_params(&trainer.model);
         eprintln!(
-            "training {:?} ({:.2}M parameters) for {} steps of {} tokens on {}; run directory {}",
+            "training {:?} ({:.2}M parameters) for {} steps of {} tokens on {}; data {}; run directory {}",
             cfg.model,
             n_params as f64 / 1e6,
             cfg.max_iters,
             cfg.tokens_per_step(),
             device.describe(),
+            data.source.describe(),
             out.display()
         );
         let interrupted = interrupt_flag();
         let progress = progress_bar(cfg.max_iters, trainer.step);
         let started = std::time::Instant::now();
         let first_step = trainer.step;
+        let mut saved_step = self.resume.then_some(trainer.step);
         while trainer.step < cfg.max_iters && !interrupted.load(Ordering::Relaxed) {
             if cfg.eval_interval > 0 && trainer.step % cfg.eval_interval == 0 {
-                evaluate(&mut trainer, &mut log, &mut history, &progress)?;
+                evaluate(&mut trainer, &mut log, &mut history, &progress);
             }
-            let s = trainer.train_step().inspect_err(|_| progress.abandon())?;
+            let s = trainer.train_step().map_err(|e| {
+                progress.abandon();
+                stopped(e, &out, saved_step)
+            })?;
             log.step(&s)?;
             history.train.push((s.step, s.loss));
             progress.set_position(s.step as u64);
@@ -182,14 +304,18 @@ impl Args {
                 s.loss, s.lr, s.tok_per_s
             ));
             if cfg.checkpoint_interval > 0 && s.step % cfg.checkpoint_interval == 0 {
-                save(&out, &trainer, &history)?;
+                checkpoint::save(&out, &trainer)?;
+                saved_step = Some(trainer.step);
+                write_curve(&out, &trainer, &history)?;
             }
         }
         let was_interrupted = interrupted.load(Ordering::Relaxed) && trainer.step < cfg.max_iters;
+        // The checkpoint first: nothing after it can lose the trained steps.
+        checkpoint::save(&out, &trainer)?;
         if !was_interrupted {
-            evaluate(&mut trainer, &mut log, &mut history, &progress)?;
+            evaluate(&mut trainer, &mut log, &mut history, &progress);
         }
-        save(&out, &trainer, &history)?;
+        write_curve(&out, &trainer, &history)?;
         progress.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         let tokens = (trainer.step - first_step) * cfg.tokens_per_step();
@@ -205,23 +331,115 @@ impl Args {
             out.display()
         );
         if was_interrupted {
-            eprintln!("continue with: llm train --out {} --resume", out.display());
+            eprintln!("continue with: {}", self.resume_command(&out));
         } else if self.sample_chars > 0 {
             print_sample(&trainer, data.tokenizer.as_ref(), self.sample_chars)?;
         }
         Ok(())
     }
+
+    /// The command that continues this run: the run directory records everything else.
+    fn resume_command(&self, out: &Path) -> String {
+        let device = match self.device.as_str() {
+            "cpu" => String::new(),
+            d => format!(" --device {d}"),
+        };
+        format!("llm train --out {} --resume{device}", out.display())
+    }
 }
 
-/// Evaluates, logs and reports the losses.
+/// The files of a run in its directory, besides the lock.
+const RUN_FILES: [&str; 6] = [
+    checkpoint::CONFIG,
+    checkpoint::TOKENIZER,
+    source::DATA,
+    checkpoint::CHECKPOINT,
+    LOG,
+    CURVE,
+];
+
+/// The loss curve's file name inside a run directory.
+const CURVE: &str = "loss.svg";
+
+/// Makes `out` ready for a new run: refuses a directory that holds a run, or, with
+/// `overwrite`, deletes that run's files (nothing else in the directory).
+fn claim_run_dir(out: &Path, overwrite: bool) -> Result<()> {
+    let holds_run = [checkpoint::CONFIG, checkpoint::CHECKPOINT, LOG]
+        .iter()
+        .any(|f| out.join(f).exists());
+    if !holds_run {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; continue it with --resume, or start over with --overwrite (which deletes its checkpoint and log)",
+            out.display()
+        )));
+    }
+    for f in RUN_FILES {
+        let path = out.join(f);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| Error::io("delete", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before anything is written, that the training split holds one window of
+/// `block_size + 1` tokens; drops a validation split that does not, with a warning.
+fn check_splits(data: &mut Data, cfg: &Config) -> Result<()> {
+    let window = cfg.block_size + 1;
+    if data.train.len() < window {
+        return Err(Error::Invalid(format!(
+            "the training split of {} has {} tokens, fewer than one window of block_size + 1 = {window}",
+            data.source.describe(),
+            data.train.len()
+        )));
+    }
+    if let Some(val) = data.val.as_ref().filter(|v| v.len() < window) {
+        eprintln!(
+            "warning: the validation split of {} has {} tokens, fewer than one window of block_size + 1 = {window}; evaluating on the training split only",
+            data.source.describe(),
+            val.len()
+        );
+        data.val = None;
+    }
+    Ok(())
+}
+
+/// The error that stopped training, with what is left on disk.
+fn stopped(e: Error, out: &Path, saved_step: Option<usize>) -> Error {
+    let left = match saved_step {
+        Some(step) => format!(
+            "the checkpoint of step {step} in {} is untouched",
+            out.display()
+        ),
+        None => format!("no checkpoint was written to {}", out.display()),
+    };
+    Error::Invalid(format!("{e}; stopping: {left}"))
+}
+
+/// Evaluates, logs and reports the losses; an evaluation that fails is reported as a warning,
+/// never fatal to the training.
 fn evaluate(
     trainer: &mut Trainer,
     log: &mut TrainLog,
     history: &mut History,
     progress: &indicatif::ProgressBar,
-) -> Result<()> {
-    let e: LossEstimate = trainer.estimate_loss()?;
-    log.eval(trainer.step, &e)?;
+) {
+    let e: LossEstimate = match trainer.estimate_loss() {
+        Ok(e) => e,
+        Err(e) => {
+            say(
+                progress,
+                &format!("warning: evaluation at step {} skipped: {e}", trainer.step),
+            );
+            return;
+        }
+    };
+    if let Err(e) = log.eval(trainer.step, &e) {
+        say(progress, &format!("warning: {e}"));
+    }
     if let Some(v) = e.val {
         history.val.push((trainer.step, v));
     }
@@ -232,12 +450,10 @@ fn evaluate(
         progress,
         &format!("step {}: train loss {:.4}{val}", trainer.step, e.train),
     );
-    Ok(())
 }
 
-/// Writes the checkpoint and the loss curve.
-fn save(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
-    checkpoint::save(out, trainer)?;
+/// Writes the loss curve.
+fn write_curve(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
     let svg = loss_curve_svg(
         &format!("{} ({} steps)", out.display(), trainer.step),
         &[
@@ -253,7 +469,7 @@ fn save(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
             },
         ],
     );
-    checkpoint::write_atomically(&out.join("loss.svg"), svg.as_bytes())
+    checkpoint::write_atomically(&out.join(CURVE), svg.as_bytes())
 }
 
 /// Prints about `chars` characters sampled from the trained model to standard output.

@@ -8,8 +8,10 @@
 //! checkpoints, so a resumed run continues exactly as if it had not stopped.
 
 pub mod checkpoint;
+pub mod lock;
 pub mod log;
 pub mod plot;
+pub mod source;
 
 use crate::data::TokenDataset;
 use crate::model::config::Config;

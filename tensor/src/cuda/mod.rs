@@ -60,9 +60,7 @@ pub fn kernel_times(ordinal: usize) -> Result<Vec<KernelTime>> {
 /// Milliseconds the host has waited for GPU `ordinal` (reads back, uploads, synchronizations)
 /// since profiling was started; see [`cuda_kernels::Gpu::host_wait_ms`].
 pub fn host_wait_ms(ordinal: usize) -> Result<f64> {
-    Gpu::get(ordinal)
-        .map(|g| g.host_wait_ms())
-        .map_err(device)
+    Gpu::get(ordinal).map(|g| g.host_wait_ms()).map_err(device)
 }
 
 /// A buffer of `len` elements of `dtype` on one GPU.

@@ -131,7 +131,9 @@ const MAX_GRID: usize = 65_535;
 /// of `n_red` elements split into as many pieces (`gridDim.y`) as it takes to reach
 /// [`TARGET_BLOCKS`], each piece at least `min_chunk` elements long.
 fn split_launch(blocks: usize, block: (u32, u32), n_red: usize, min_chunk: usize) -> LaunchConfig {
-    let pieces = (TARGET_BLOCKS / blocks).min(n_red / min_chunk).clamp(1, MAX_GRID);
+    let pieces = (TARGET_BLOCKS / blocks)
+        .min(n_red / min_chunk)
+        .clamp(1, MAX_GRID);
     LaunchConfig {
         grid_dim: (blocks.max(1) as u32, pieces as u32, 1),
         block_dim: (block.0, block.1, 1),
