@@ -8,7 +8,8 @@
 use super::{Meta, TokenDtype, META_FILE};
 use crate::{Error, Result};
 use memmap2::Mmap;
-use std::path::Path;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
 use tensor::{Rng, Tensor};
 
 /// Which file of a prepared directory.
@@ -33,7 +34,11 @@ impl Split {
 /// Where the ids live.
 enum Tokens {
     /// A memory-mapped file of little-endian ids.
-    Mapped { map: Mmap, dtype: TokenDtype },
+    Mapped {
+        map: Mmap,
+        dtype: TokenDtype,
+        path: PathBuf,
+    },
     /// Ids in memory.
     Owned(Vec<u32>),
 }
@@ -67,10 +72,14 @@ impl TokenDataset {
     pub fn open_bin(path: impl AsRef<Path>, dtype: TokenDtype) -> Result<TokenDataset> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let bytes = file
-            .metadata()
-            .map_err(|e| Error::io("read", path, e))?
-            .len();
+        let metadata = file.metadata().map_err(|e| Error::io("read", path, e))?;
+        if !metadata.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} is not a regular file of token ids",
+                path.display()
+            )));
+        }
+        let bytes = metadata.len();
         if bytes == 0 {
             return Err(Error::Invalid(format!(
                 "{} holds no tokens",
@@ -87,7 +96,11 @@ impl TokenDataset {
         // Safety: the map is read-only, and the caller keeps the file unchanged while it is open.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?;
         Ok(TokenDataset {
-            tokens: Tokens::Mapped { map, dtype },
+            tokens: Tokens::Mapped {
+                map,
+                dtype,
+                path: path.to_path_buf(),
+            },
         })
     }
 
@@ -101,7 +114,7 @@ impl TokenDataset {
     /// The number of ids.
     pub fn len(&self) -> usize {
         match &self.tokens {
-            Tokens::Mapped { map, dtype } => map.len() / dtype.width(),
+            Tokens::Mapped { map, dtype, .. } => map.len() / dtype.width(),
             Tokens::Owned(v) => v.len(),
         }
     }
@@ -114,7 +127,7 @@ impl TokenDataset {
     /// Appends ids `start..end` to `out`.
     pub fn extend_with(&self, start: usize, end: usize, out: &mut Vec<u32>) {
         match &self.tokens {
-            Tokens::Mapped { map, dtype } => {
+            Tokens::Mapped { map, dtype, .. } => {
                 let bytes = &map[start * dtype.width()..end * dtype.width()];
                 match dtype {
                     TokenDtype::U16 => out.extend(
@@ -131,6 +144,33 @@ impl TokenDataset {
             }
             Tokens::Owned(v) => out.extend_from_slice(&v[start..end]),
         }
+    }
+
+    /// Checks that every id is below `vocab_size`; the error names the first that is not, with
+    /// its file and byte offset (or its position, for ids in memory). A scan of the whole
+    /// dataset, in parallel: a bad id found now is not a failure at a random step later.
+    pub fn check_ids(&self, vocab_size: usize) -> Result<()> {
+        const CHUNK: usize = 1 << 20;
+        let n = self.len();
+        let first_bad = (0..n.div_ceil(CHUNK)).into_par_iter().find_map_first(|c| {
+            let (start, end) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+            let ids = self.slice(start, end);
+            let at = ids.iter().position(|&id| id as usize >= vocab_size)?;
+            Some((start + at, ids[at]))
+        });
+        let Some((index, id)) = first_bad else {
+            return Ok(());
+        };
+        Err(Error::Invalid(match &self.tokens {
+            Tokens::Mapped { path, dtype, .. } => format!(
+                "{}: token id {id} at byte {} is not below the vocabulary size {vocab_size}",
+                path.display(),
+                index * dtype.width()
+            ),
+            Tokens::Owned(_) => format!(
+                "token id {id} at position {index} is not below the vocabulary size {vocab_size}"
+            ),
+        }))
     }
 
     /// Ids `start..end`.
@@ -247,6 +287,27 @@ mod tests {
         assert_eq!(x2.to_vec::<u32>(), x);
         assert!(data.sample_batch(1, 100, &mut rng).is_err());
         assert!(data.sample_batch(1, 99, &mut rng).is_ok());
+    }
+
+    #[test]
+    fn ids_past_the_vocabulary_are_found_with_their_file_and_offset() {
+        let data = TokenDataset::from_tokens(vec![0, 5, 9, 3]);
+        data.check_ids(10).unwrap();
+        let err = data.check_ids(9).unwrap_err().to_string();
+        assert!(err.contains("token id 9 at position 2"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.bin");
+        let mut ids = vec![1u16; (1 << 20) + 10];
+        ids[(1 << 20) + 3] = 70;
+        std::fs::write(&path, bytemuck::cast_slice::<u16, u8>(&ids)).unwrap();
+        let data = TokenDataset::open_bin(&path, TokenDtype::U16).unwrap();
+        data.check_ids(71).unwrap();
+        let err = data.check_ids(65).unwrap_err().to_string();
+        let at = 2 * ((1 << 20) + 3);
+        assert!(
+            err.contains(&format!("train.bin: token id 70 at byte {at}")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! BPE without a split pattern, whose merges may cross spaces, can encode the text around a cut
 //! differently from the whole.
 //!
-//! Outputs are written under temporary names and renamed when complete, so a failed run leaves
-//! any earlier outputs as they were.
+//! The three outputs are written whole under temporary names (`*.partial`), and only then
+//! renamed into place: the old `meta.json` is removed first and the new one renamed last, so
+//! at no moment does a `meta.json` sit beside `.bin` files it does not describe. A failed run
+//! removes its `*.partial` files and leaves any earlier outputs as they were.
 
 use super::{Meta, TokenDtype, META_FILE};
 use crate::tokenizer::parallel::{cut_before, inside_special};
@@ -67,21 +69,88 @@ pub fn prepare(options: &PrepareOptions) -> Result<Meta> {
         total += len;
     }
     let tok = tokenizer::resolve(&options.tokenizer, || distinct_chars(&options.inputs))?;
-    let dtype = TokenDtype::for_vocab(tok.vocab_size());
-    std::fs::create_dir_all(&options.out).map_err(|e| Error::io("create", &options.out, e))?;
+    create_out_dir(&options.out)?;
+    let outputs = Outputs::new(&options.out);
+    let meta =
+        write_partials(options, &*tok, total, &outputs).inspect_err(|_| outputs.discard())?;
+    outputs.commit()?;
+    Ok(meta)
+}
 
+/// Creates the output directory, with a clear error when a file is in the way.
+fn create_out_dir(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(Error::Invalid(format!(
+            "--out {} is a file, not a directory",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io("create", out, e))
+}
+
+/// The three outputs of a prepared directory and their temporary names.
+struct Outputs {
+    train: PathBuf,
+    val: PathBuf,
+    meta: PathBuf,
+}
+
+impl Outputs {
+    fn new(dir: &Path) -> Outputs {
+        Outputs {
+            train: dir.join("train.bin"),
+            val: dir.join("val.bin"),
+            meta: dir.join(META_FILE),
+        }
+    }
+
+    /// The temporary name of an output.
+    fn partial(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".partial");
+        PathBuf::from(name)
+    }
+
+    /// Moves the finished temporary files into place: the old metadata out first, the new
+    /// metadata in last.
+    fn commit(&self) -> Result<()> {
+        if self.meta.exists() {
+            std::fs::remove_file(&self.meta).map_err(|e| Error::io("remove", &self.meta, e))?;
+        }
+        for path in [&self.train, &self.val, &self.meta] {
+            let partial = Outputs::partial(path);
+            std::fs::rename(&partial, path).map_err(|e| Error::io("rename", &partial, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes whatever temporary files a failed run left.
+    fn discard(&self) {
+        for path in [&self.train, &self.val, &self.meta] {
+            let _ = std::fs::remove_file(Outputs::partial(path));
+        }
+    }
+}
+
+/// Encodes the inputs into the temporary files of `outputs` and returns the metadata written.
+fn write_partials(
+    options: &PrepareOptions,
+    tok: &dyn Tokenizer,
+    total: u64,
+    outputs: &Outputs,
+) -> Result<Meta> {
+    let dtype = TokenDtype::for_vocab(tok.vocab_size());
     let train_at = (total as f64 * (1.0 - options.val_fraction)).floor() as u64;
-    let mut train = TokenWriter::create(&options.out.join("train.bin"), dtype)?;
-    let mut val = TokenWriter::create(&options.out.join("val.bin"), dtype)?;
+    let mut train = TokenWriter::create(&Outputs::partial(&outputs.train), dtype)?;
+    let mut val = TokenWriter::create(&Outputs::partial(&outputs.val), dtype)?;
     let mut base = 0u64;
     for path in &options.inputs {
         let encode = |text: &str, offset: usize| {
-            encode_parallel(&*tok, text, options.special)
-                .map_err(|e| e.shifted(offset).in_file(path))
+            encode_parallel(tok, text, options.special).map_err(|e| e.shifted(offset).in_file(path))
         };
         stream_text(
             path,
-            &*tok,
+            tok,
             train_at.checked_sub(base),
             BLOCK,
             |text, offset| {
@@ -104,10 +173,19 @@ pub fn prepare(options: &PrepareOptions) -> Result<Meta> {
         train_tokens: train.count,
         val_tokens: val.count,
     };
+    if meta.train_tokens == 0 {
+        return Err(Error::Invalid(format!(
+            "the training split is empty: all {total} bytes of input went to validation (--val-fraction {})",
+            options.val_fraction
+        )));
+    }
     train.finish()?;
     val.finish()?;
     let text = serde_json::to_string_pretty(&meta).expect("metadata serializes") + "\n";
-    write_atomically(&options.out.join(META_FILE), text.as_bytes())?;
+    let partial = Outputs::partial(&outputs.meta);
+    std::fs::write(&partial, text.as_bytes())
+        .and_then(|()| File::open(&partial)?.sync_all())
+        .map_err(|e| Error::io("write", &partial, e))?;
     Ok(meta)
 }
 
@@ -206,11 +284,10 @@ fn distinct_chars(paths: &[PathBuf]) -> Result<String> {
     Ok(chars.collect())
 }
 
-/// Writes ids as little-endian `u16` or `u32` to `<path>.partial`, renamed to `path` by
+/// Writes ids as little-endian `u16` or `u32` to a file, flushed to disk by
 /// [`TokenWriter::finish`].
 struct TokenWriter {
     out: BufWriter<File>,
-    partial: PathBuf,
     path: PathBuf,
     dtype: TokenDtype,
     count: u64,
@@ -218,11 +295,9 @@ struct TokenWriter {
 
 impl TokenWriter {
     fn create(path: &Path, dtype: TokenDtype) -> Result<TokenWriter> {
-        let partial = path.with_extension("bin.partial");
-        let file = File::create(&partial).map_err(|e| Error::io("create", &partial, e))?;
+        let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
         Ok(TokenWriter {
             out: BufWriter::with_capacity(1 << 20, file),
-            partial,
             path: path.to_path_buf(),
             dtype,
             count: 0,
@@ -239,7 +314,7 @@ impl TokenWriter {
         };
         self.out
             .write_all(&bytes)
-            .map_err(|e| Error::io("write", &self.partial, e))?;
+            .map_err(|e| Error::io("write", &self.path, e))?;
         self.count += ids.len() as u64;
         Ok(())
     }
@@ -248,19 +323,10 @@ impl TokenWriter {
         let file = self
             .out
             .into_inner()
-            .map_err(|e| Error::io("write", &self.partial, e.into_error()))?;
+            .map_err(|e| Error::io("write", &self.path, e.into_error()))?;
         file.sync_all()
-            .map_err(|e| Error::io("write", &self.partial, e))?;
-        std::fs::rename(&self.partial, &self.path)
-            .map_err(|e| Error::io("rename", &self.partial, e))
+            .map_err(|e| Error::io("write", &self.path, e))
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, bytes).map_err(|e| Error::io("write", &partial, e))?;
-    std::fs::rename(&partial, path).map_err(|e| Error::io("rename", &partial, e))
 }
 
 #[cfg(test)]

@@ -113,6 +113,9 @@ impl Trainer {
         device: Device,
     ) -> Result<Trainer> {
         cfg.validate().map_err(|e| Error::Config(e.0))?;
+        for data in std::iter::once(&train).chain(&val) {
+            data.check_ids(cfg.vocab_size)?;
+        }
         let drop_rng = SharedRng::new(cfg.seed.wrapping_add(2));
         let model = Model::new(&cfg, &mut Rng::new(cfg.seed), &drop_rng);
         model.to_device(device)?;
