@@ -2,7 +2,7 @@
 
 use llm::data::{Meta, Split, TokenDataset};
 use llm::generate::{generate, Generation, Sampling};
-use llm::model::config::Config;
+use llm::model::config::{self, Config};
 use llm::tokenizer::{self, Special, Tokenizer};
 use llm::train::checkpoint;
 use llm::train::lock::RunLock;
@@ -213,10 +213,15 @@ impl Args {
                 Some(path) => {
                     let text =
                         std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-                    let json: serde_json::Value =
-                        serde_json::from_str(&text).map_err(|e| Error::json(path, &e))?;
+                    let json = config::parse_object(&text).map_err(|e| Error::json(path, &e))?;
+                    if let Some(why) = config::other_family(&json) {
+                        return Err(Error::Config(format!("{}: {why}", path.display())));
+                    }
                     preset
-                        .with_overrides(&json, &path.display().to_string())
+                        .with_overrides(
+                            &serde_json::Value::Object(json),
+                            &path.display().to_string(),
+                        )
                         .map_err(|e| Error::Config(e.0))?
                 }
             }

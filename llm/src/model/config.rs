@@ -76,6 +76,30 @@ pub struct Config {
 /// Names of the presets, the first being the default.
 pub const PRESETS: [&str; 4] = ["char-small", "bigram", "shakespeare-char", "gpt2"];
 
+/// Upper bounds of the size keys: far beyond any model this crate trains, and low enough that
+/// no size computed from them overflows or asks for an allocation that cannot exist.
+pub struct Limits {
+    /// Token ids are `u32`.
+    pub vocab_size: usize,
+    /// Positions of the context.
+    pub block_size: usize,
+    /// Width of the residual stream.
+    pub n_embd: usize,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Sequences per micro-batch, micro-batches per step, batches per evaluation.
+    pub batch: usize,
+}
+
+/// The bounds every configuration is checked against.
+pub const LIMITS: Limits = Limits {
+    vocab_size: 1 << 31,
+    block_size: 1 << 20,
+    n_embd: 1 << 16,
+    n_layer: 1 << 10,
+    batch: 1 << 20,
+};
+
 /// A configuration problem, in one sentence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError(pub String);
@@ -87,6 +111,65 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Parses a JSON object, refusing a key that appears twice at its top level (a plain parse
+/// would keep the last one silently).
+pub fn parse_object(
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, serde_json::Error> {
+    use serde::de::{Deserializer, MapAccess, Visitor};
+
+    struct UniqueKeys;
+
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = serde_json::Map<String, serde_json::Value>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut map = serde_json::Map::new();
+            while let Some((key, value)) = access.next_entry::<String, serde_json::Value>()? {
+                if map.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key {key:?} appears twice"
+                    )));
+                }
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    let map = de.deserialize_map(UniqueKeys)?;
+    de.end()?;
+    Ok(map)
+}
+
+/// The keys of model configurations of other families (llama2.c, Hugging Face Llama), by which
+/// a configuration this crate cannot load is recognised.
+const OTHER_FAMILY_KEYS: [&str; 6] = [
+    "dim",
+    "n_layers",
+    "hidden_dim",
+    "num_hidden_layers",
+    "hidden_size",
+    "intermediate_size",
+];
+
+/// An error for a JSON object that is another model family's configuration, if it is one.
+pub fn other_family(map: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let key = OTHER_FAMILY_KEYS.iter().find(|k| map.contains_key(**k))?;
+    let family = map
+        .get("model_type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("Llama");
+    Some(format!(
+        "this is a {family} configuration (it has `{key}`), and only GPT-2-style models (n_layer, n_head, n_embd) can be loaded"
+    ))
+}
 
 impl Config {
     /// The default small character-level GPT: trains on Tiny Shakespeare on two cores in a few
@@ -224,29 +307,95 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks relations between fields that serde cannot.
+    /// Checks every key: sizes at least 1 and at most a bound that keeps the model and its
+    /// arithmetic within reach (see [`LIMITS`]), `n_embd` a multiple of `n_head`, rates and
+    /// coefficients finite and in range, and the schedule in order. A `vocab_size` of 0 passes
+    /// (it means "take it from the tokenizer"); [`Config::validate_resolved`] refuses it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError(m));
-        if self.model == Architecture::Gpt {
-            if self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
-                return fail(format!(
-                    "n_embd ({}) must be a positive multiple of n_head ({})",
-                    self.n_embd, self.n_head
-                ));
+        for (key, value, max) in self.sizes() {
+            if value > max {
+                return fail(format!("{key} {value} is larger than the limit of {max}"));
             }
-            if self.n_layer == 0 {
-                return fail("n_layer must be at least 1".into());
+            if value == 0 && key != "vocab_size" {
+                return fail(format!("{key} must be at least 1"));
             }
         }
-        if self.block_size == 0 || self.batch_size == 0 || self.gradient_accumulation_steps == 0 {
-            return fail(
-                "block_size, batch_size and gradient_accumulation_steps must be at least 1".into(),
-            );
+        if self.model == Architecture::Gpt && !self.n_embd.is_multiple_of(self.n_head) {
+            return fail(format!(
+                "n_embd ({}) must be a multiple of n_head ({})",
+                self.n_embd, self.n_head
+            ));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return fail(format!("dropout {} must be in [0, 1)", self.dropout));
+        let in_unit = |key: &str, v: f64| -> Result<(), ConfigError> {
+            match (0.0..1.0).contains(&v) {
+                true => Ok(()),
+                false => fail(format!("{key} {v} must be in [0, 1)")),
+            }
+        };
+        in_unit("dropout", self.dropout)?;
+        in_unit("beta1", self.beta1)?;
+        in_unit("beta2", self.beta2)?;
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return fail(format!(
+                "learning_rate {} must be a finite number above 0",
+                self.learning_rate
+            ));
+        }
+        if !(self.min_lr.is_finite() && (0.0..=self.learning_rate).contains(&self.min_lr)) {
+            return fail(format!(
+                "min_lr {} must be between 0 and learning_rate ({})",
+                self.min_lr, self.learning_rate
+            ));
+        }
+        for (key, v) in [
+            ("grad_clip", self.grad_clip),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return fail(format!("{key} {v} must be a finite number >= 0"));
+            }
+        }
+        if self.warmup_iters > self.lr_decay_iters {
+            return fail(format!(
+                "warmup_iters ({}) must not exceed lr_decay_iters ({})",
+                self.warmup_iters, self.lr_decay_iters
+            ));
         }
         Ok(())
+    }
+
+    /// [`Config::validate`], and a vocabulary size set: the configuration of a model to build.
+    pub fn validate_resolved(&self) -> Result<(), ConfigError> {
+        self.validate()?;
+        match self.vocab_size {
+            0 => Err(ConfigError("vocab_size must be at least 1".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Each size key with its value and its upper bound. The GPT-only keys count only for
+    /// GPT.
+    fn sizes(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut sizes = vec![
+            ("vocab_size", self.vocab_size, LIMITS.vocab_size),
+            ("block_size", self.block_size, LIMITS.block_size),
+            ("batch_size", self.batch_size, LIMITS.batch),
+            (
+                "gradient_accumulation_steps",
+                self.gradient_accumulation_steps,
+                LIMITS.batch,
+            ),
+            ("eval_iters", self.eval_iters, LIMITS.batch),
+        ];
+        if self.model == Architecture::Gpt {
+            sizes.extend([
+                ("n_layer", self.n_layer, LIMITS.n_layer),
+                ("n_head", self.n_head, LIMITS.n_embd),
+                ("n_embd", self.n_embd, LIMITS.n_embd),
+            ]);
+        }
+        sizes
     }
 
     /// Tokens consumed by one optimizer step.
@@ -289,6 +438,86 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("char-small"));
+    }
+
+    #[test]
+    fn every_key_is_validated_and_named() {
+        let bad = [
+            (r#"{"n_embd": 0}"#, "n_embd must be at least 1"),
+            (r#"{"n_head": 0}"#, "n_head must be at least 1"),
+            (r#"{"n_layer": 0}"#, "n_layer must be at least 1"),
+            (r#"{"n_head": 3}"#, "multiple of n_head"),
+            (r#"{"block_size": 0}"#, "block_size must be at least 1"),
+            (r#"{"batch_size": 0}"#, "batch_size must be at least 1"),
+            (r#"{"eval_iters": 0}"#, "eval_iters must be at least 1"),
+            (
+                r#"{"n_embd": 1000000}"#,
+                "n_embd 1000000 is larger than the limit",
+            ),
+            (r#"{"block_size": 18446744073709551615}"#, "block_size"),
+            (r#"{"vocab_size": 4294967295}"#, "vocab_size"),
+            (
+                r#"{"gradient_accumulation_steps": 4294967296}"#,
+                "gradient_accumulation_steps",
+            ),
+            (r#"{"beta1": 1.0}"#, "beta1 1 must be in [0, 1)"),
+            (r#"{"beta2": -0.1}"#, "beta2"),
+            (r#"{"dropout": 1.0}"#, "dropout"),
+            (
+                r#"{"learning_rate": 0}"#,
+                "learning_rate 0 must be a finite number above 0",
+            ),
+            (r#"{"learning_rate": 1e400}"#, "x.json"),
+            (
+                r#"{"min_lr": 1.0}"#,
+                "min_lr 1 must be between 0 and learning_rate",
+            ),
+            (r#"{"min_lr": -1e-5}"#, "min_lr"),
+            (
+                r#"{"grad_clip": -1}"#,
+                "grad_clip -1 must be a finite number >= 0",
+            ),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (
+                r#"{"warmup_iters": 5000}"#,
+                "warmup_iters (5000) must not exceed lr_decay_iters",
+            ),
+        ];
+        let base = Config::char_small();
+        for (json, want) in bad {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            let err = base.with_overrides(&value, "x.json").unwrap_err();
+            assert!(err.0.contains(want), "{json}: {err}");
+        }
+        assert!(
+            base.validate_resolved().is_err(),
+            "vocab_size 0 is unresolved"
+        );
+        Config {
+            vocab_size: 65,
+            ..base
+        }
+        .validate_resolved()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_and_other_families_are_recognised() {
+        let err = parse_object(r#"{"n_layer": 2, "n_head": 2, "n_layer": 4}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("\"n_layer\" appears twice"),
+            "{err}"
+        );
+        assert!(parse_object(r#"{"a": {"b": 1, "c": 2}} x"#).is_err());
+        let map = parse_object(r#"{"n_layer": 2, "nested": {"k": 1}}"#).unwrap();
+        assert_eq!(map.len(), 2);
+        let llama = parse_object(r#"{"dim": 288, "n_layers": 6, "n_heads": 6}"#).unwrap();
+        assert!(other_family(&llama)
+            .unwrap()
+            .contains("Llama configuration"));
+        let hf = parse_object(r#"{"model_type": "mistral", "hidden_size": 4096}"#).unwrap();
+        assert!(other_family(&hf).unwrap().contains("mistral configuration"));
+        assert_eq!(other_family(&map), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! may not carry a `transformer.` prefix; the causal-mask buffers (`attn.bias`,
 //! `attn.masked_bias`) and the tied `lm_head.weight` are ignored.
 
-use crate::model::config::{Architecture, Config};
+use crate::model::check;
+use crate::model::config::{self, Architecture, Config};
 use crate::model::gpt::Gpt;
 use crate::{Error, Result};
 use nn::{state_dict, Module, SharedRng};
@@ -31,8 +32,14 @@ pub fn is_hf_dir(dir: &Path) -> bool {
 fn config(dir: &Path) -> Result<Config> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-    let hf: HfConfig = serde_json::from_str(&text).map_err(|e| Error::json(&path, &e))?;
-    Ok(Config {
+    let json = config::parse_object(&text).map_err(|e| Error::json(&path, &e))?;
+    let invalid = |why: String| Error::Config(format!("{}: {why}", path.display()));
+    if let Some(why) = config::other_family(&json) {
+        return Err(invalid(why));
+    }
+    let hf: HfConfig = serde_json::from_value(serde_json::Value::Object(json))
+        .map_err(|e| invalid(e.to_string()))?;
+    let cfg = Config {
         model: Architecture::Gpt,
         vocab_size: hf.vocab_size,
         block_size: hf.n_positions,
@@ -42,7 +49,9 @@ fn config(dir: &Path) -> Result<Config> {
         dropout: 0.0,
         bias: true,
         ..Config::preset("gpt2").expect("the gpt2 preset exists")
-    })
+    };
+    cfg.validate_resolved().map_err(|e| invalid(e.0))?;
+    Ok(cfg)
 }
 
 /// The Hugging Face name of one of our parameters, and whether it is a transposed `Conv1D`.
@@ -63,7 +72,6 @@ fn hf_name(ours: &str) -> (String, bool) {
 /// Loads the model in a Hugging Face GPT-2 directory.
 pub fn load(dir: &Path) -> Result<(Gpt, Config)> {
     let cfg = config(dir)?;
-    let model = Gpt::new(&cfg, &mut Rng::new(0), &SharedRng::new(0));
     let dict = state_dict::load(dir.join("model.safetensors"))?;
     let names = dict.names();
     let prefix = if names.iter().any(|n| n.starts_with("transformer.")) {
@@ -71,6 +79,8 @@ pub fn load(dir: &Path) -> Result<(Gpt, Config)> {
     } else {
         ""
     };
+    check::config_matches_weights(&cfg, &dict, |ours| format!("{prefix}{}", hf_name(ours).0))?;
+    let model = Gpt::new(&cfg, &mut Rng::new(0), &SharedRng::new(0));
     let mut missing = vec![];
     for (ours, var) in model.named_params() {
         let (theirs, transpose) = hf_name(&ours);

@@ -1,6 +1,7 @@
 //! Language models: token ids in, next-token logits out.
 
 pub mod bigram;
+pub mod check;
 pub mod config;
 pub mod gpt;
 pub mod hf;

@@ -15,8 +15,8 @@
 //! weights, moments and step always belong together.
 
 use super::Trainer;
-use crate::model::config::Config;
-use crate::model::Model;
+use crate::model::config::{self, Config};
+use crate::model::{check, Model};
 use crate::tokenizer::{self, Tokenizer};
 use crate::{Error, Result};
 use nn::optim::{Optimizer, OptimizerState};
@@ -84,11 +84,19 @@ pub fn write_run_files(dir: &Path, cfg: &Config, tok: &dyn Tokenizer) -> Result<
     write_atomically(&dir.join(TOKENIZER), tok_json.as_bytes())
 }
 
-/// Reads a run's configuration.
+/// Reads a run's configuration and checks every key ([`Config::validate_resolved`]).
 pub fn read_config(dir: &Path) -> Result<Config> {
     let path = dir.join(CONFIG);
     let text = fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::json(&path, &e))
+    let json = config::parse_object(&text).map_err(|e| Error::json(&path, &e))?;
+    let invalid = |why: String| Error::Config(format!("{}: {why}", path.display()));
+    if let Some(why) = config::other_family(&json) {
+        return Err(invalid(why));
+    }
+    let cfg: Config = serde_json::from_value(serde_json::Value::Object(json))
+        .map_err(|e| invalid(e.to_string()))?;
+    cfg.validate_resolved().map_err(|e| invalid(e.0))?;
+    Ok(cfg)
 }
 
 /// Reads a run's tokenizer.
@@ -193,8 +201,9 @@ pub fn restore(dir: &Path, trainer: &mut Trainer) -> Result<()> {
 pub fn load_run(dir: &Path) -> Result<(Model, Config, Box<dyn Tokenizer>)> {
     let cfg = read_config(dir)?;
     let tok = read_tokenizer(dir)?;
-    let model = Model::new(&cfg, &mut Rng::new(cfg.seed), &nn::SharedRng::new(0));
     let dict = state_dict::load(dir.join(CHECKPOINT))?;
+    check::config_matches_weights(&cfg, &dict, |ours| format!("{MODEL_PREFIX}{ours}"))?;
+    let model = Model::new(&cfg, &mut Rng::new(cfg.seed), &nn::SharedRng::new(0));
     load_model_weights(&dict, &model)?;
     Ok((model, cfg, tok))
 }

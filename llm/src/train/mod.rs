@@ -112,7 +112,7 @@ impl Trainer {
         val: Option<TokenDataset>,
         device: Device,
     ) -> Result<Trainer> {
-        cfg.validate().map_err(|e| Error::Config(e.0))?;
+        cfg.validate_resolved().map_err(|e| Error::Config(e.0))?;
         for data in std::iter::once(&train).chain(&val) {
             data.check_ids(cfg.vocab_size)?;
         }
