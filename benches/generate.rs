@@ -98,6 +98,7 @@ fn ours(cfg: &Config, prompt: &[u32], o: &Options) -> f64 {
         },
         stop_token: None,
         seed: 0,
+        vocab_limit: None,
     };
     let rates = (0..=o.reps)
         .map(|_| {

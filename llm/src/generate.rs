@@ -90,6 +90,18 @@ pub struct Generation {
     pub stop_token: Option<u32>,
     /// Seed of the sampling generator: the same seed, model and prompt give the same tokens.
     pub seed: u64,
+    /// When set, only ids below it are drawn: the tokenizer's vocabulary, for a model whose
+    /// output is padded past it (ids the tokenizer could not decode are never produced).
+    pub vocab_limit: Option<usize>,
+}
+
+impl Generation {
+    /// The part of a row of logits that may be drawn from (see [`Generation::vocab_limit`]).
+    fn drawable<'a>(&self, logits: &'a [f32]) -> &'a [f32] {
+        &logits[..self
+            .vocab_limit
+            .map_or(logits.len(), |n| n.min(logits.len()))]
+    }
 }
 
 /// The last `context` tokens as a `(1, T)` batch.
@@ -117,9 +129,10 @@ pub fn generate(
         let mut tokens = prompt.to_vec();
         let mut state = model.start_decoding();
         let mut logits = model.logits_next(&window(&tokens, context), &mut state);
-        let mut out = Vec::with_capacity(g.max_new_tokens);
+        let mut out = Vec::new();
         for _ in 0..g.max_new_tokens {
-            let next = sample(&logits.value().to_vec::<f32>(), &g.sampling, &mut rng);
+            let row = logits.value().to_vec::<f32>();
+            let next = sample(g.drawable(&row), &g.sampling, &mut rng);
             tokens.push(next);
             out.push(next);
             on_token(next);
@@ -148,7 +161,7 @@ pub fn generate_uncached(model: &Model, prompt: &[u32], g: &Generation) -> Vec<u
             let logits = model.logits(&window(&tokens, model.context()));
             let t = logits.dim(1);
             let last = logits.value().narrow(1, t - 1, 1).to_vec::<f32>();
-            let next = sample(&last, &g.sampling, &mut rng);
+            let next = sample(g.drawable(&last), &g.sampling, &mut rng);
             tokens.push(next);
             out.push(next);
             if Some(next) == g.stop_token {
@@ -221,6 +234,28 @@ mod tests {
         assert_eq!(s.push(&[0xff, b'x']), "\u{fffd}x");
         assert_eq!(s.push(&[0xe2, 0x82]), "");
         assert_eq!(s.finish(), "\u{fffd}");
+    }
+
+    #[test]
+    fn a_vocabulary_limit_keeps_draws_below_it() {
+        let g = Generation {
+            max_new_tokens: 1,
+            sampling: Sampling::GREEDY,
+            stop_token: None,
+            seed: 0,
+            vocab_limit: Some(3),
+        };
+        let logits = [0.5, 1.0, 0.2, 9.0, 8.0];
+        assert_eq!(g.drawable(&logits), &logits[..3]);
+        assert_eq!(
+            sample(g.drawable(&logits), &g.sampling, &mut Rng::new(0)),
+            1
+        );
+        let unlimited = Generation {
+            vocab_limit: None,
+            ..g
+        };
+        assert_eq!(unlimited.drawable(&logits).len(), 5);
     }
 
     #[test]

@@ -82,3 +82,19 @@ fn special_tokens_are_allowed_or_rejected_as_the_caller_chooses() {
     // No merge crosses the special token: its neighbours are cut apart while training.
     assert!((256..269).all(|id| !tok.decode(&[id]).unwrap().contains('<')));
 }
+
+#[test]
+fn a_merge_given_twice_is_refused() {
+    let tok = BpeTokenizer::train("aaabdaaabac", 256 + 3, Pattern::None, &[]).unwrap();
+    let mut saved = tok.to_json();
+    BpeTokenizer::from_json(&saved).unwrap();
+    let merges = saved["merges"].as_array_mut().unwrap();
+    let first = merges[0].clone();
+    merges.push(first);
+    let err = BpeTokenizer::from_json(&saved).unwrap_err().to_string();
+    assert!(err.contains("merge 3 (97, 97) repeats merge 0"), "{err}");
+    let err = BpeTokenizer::from_merges(vec![(97, 97), (98, 98), (97, 97)], Pattern::None, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("merge 2 (97, 97) repeats merge 0"), "{err}");
+}

@@ -51,6 +51,7 @@ fn run() -> Golden {
         sampling: Sampling::GREEDY,
         stop_token: None,
         seed: 0,
+        vocab_limit: None,
     };
     let out = generate(&trainer.model, &tok.encode("ROMEO:\n").unwrap(), &g, |_| {});
     Golden {

@@ -168,3 +168,83 @@ fn a_hugging_face_config_is_checked_against_its_weights() {
         fails_with(&sample(&hf), want);
     }
 }
+
+#[test]
+fn a_damaged_or_nan_checkpoint_is_refused_naming_the_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path());
+    let ckpt = run.join("checkpoint.safetensors");
+    let original = std::fs::read(&ckpt).unwrap();
+    // One flipped bit in the data: the checksum saved with the tensor no longer matches.
+    let mut damaged = original.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x10;
+    std::fs::write(&ckpt, &damaged).unwrap();
+    fails_with(
+        &sample(&run),
+        "does not match its checksum (the file is damaged)",
+    );
+    // NaN weights saved as such (valid checksums): refused by name, not sampled.
+    std::fs::write(&ckpt, &original).unwrap();
+    let dict = nn::state_dict::load(&ckpt).unwrap();
+    let tensors: Vec<(String, tensor::Tensor)> = dict
+        .names()
+        .into_iter()
+        .map(|name| {
+            let t = dict.tensor(&name).unwrap();
+            let t = match name.as_str() {
+                "model.ln_f.weight" => t.mul_scalar(f64::NAN),
+                _ => t,
+            };
+            (name, t)
+        })
+        .collect();
+    let metadata = dict.metadata();
+    drop(dict);
+    nn::state_dict::save_with_metadata(&ckpt, &tensors, tensor::DType::F32, &metadata).unwrap();
+    fails_with(&sample(&run), "`ln_f.weight` holds NaN at element 0");
+}
+
+#[test]
+fn a_padded_vocabulary_never_samples_an_undecodable_id_and_a_larger_tokenizer_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("padded.json");
+    // The built-in text has 65 characters; 35 more outputs that no character decodes to.
+    std::fs::write(
+        &cfg,
+        r#"{"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "batch_size": 4,
+            "eval_interval": 0, "warmup_iters": 1, "lr_decay_iters": 10, "vocab_size": 100}"#,
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let r = run.to_str().unwrap();
+    ok(&llm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--max-iters",
+        "1",
+        "--out",
+        r,
+    ]));
+    let text = ok(&llm(&[
+        "sample",
+        "--model",
+        r,
+        "--max-new-tokens",
+        "300",
+        "--temperature",
+        "3",
+    ]));
+    assert!(text.chars().count() > 300, "{text:?}");
+    // A tokenizer of 66 characters for a model of 100 outputs still fits; one of 150 does not.
+    let wide: String = (0..150u32)
+        .filter_map(|c| char::from_u32(0x100 + c))
+        .collect();
+    let tok = llm::tokenizer::resolve("char", || Ok(wide)).unwrap();
+    tok.save(&run.join("tokenizer.json")).unwrap();
+    fails_with(
+        &sample(&run),
+        "has 150 ids, more than the model's vocabulary of 100",
+    );
+}

@@ -64,6 +64,7 @@ fn cached_and_uncached_greedy_decoding_agree() {
         sampling: Sampling::GREEDY,
         stop_token: None,
         seed: 0,
+        vocab_limit: None,
     };
     // Past the context of 12, so the sliding window is exercised too.
     let prompt = [1, 5, 2, 9];
@@ -97,6 +98,7 @@ fn sampling_is_reproducible_and_stops_at_the_stop_token() {
         },
         stop_token: None,
         seed: 9,
+        vocab_limit: None,
     };
     let a = generate(&model, &[3], &g, |_| {});
     assert_eq!(a, generate(&model, &[3], &g, |_| {}));

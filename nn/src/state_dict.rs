@@ -10,6 +10,12 @@
 //! Bad files are errors, never panics: each [`Error`] names the file and the problem
 //! (truncated, header length past the end of the file, invalid JSON, offsets out of range,
 //! unsupported dtype, ...).
+//!
+//! Integrity: [`save`] records the CRC-32 of every tensor's bytes in the metadata, under
+//! [`CHECKSUMS_KEY`] (a JSON object of name to checksum), and [`load`] verifies them, so a
+//! damaged file is an error naming the tensor. Files without that key (written by other
+//! programs) load unverified. NaN and infinities are stored and read back bit for bit;
+//! [`StateDict::first_non_finite`] finds them for a loader whose tensors must be finite.
 
 use crate::module::Module;
 use autograd::Var;
@@ -27,6 +33,9 @@ use tensor::{DType, Tensor};
 
 /// The safetensors crate's limit on the JSON header's size.
 const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// The metadata key of the tensors' checksums.
+pub const CHECKSUMS_KEY: &str = "crc32";
 
 /// What went wrong saving or loading a state dict; every message starts with the file's path.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +149,15 @@ pub enum FormatProblem {
         name: String,
         /// Its dtype, as safetensors names it.
         dtype: String,
+    },
+    /// The checksums in the metadata cannot be read, or do not list every tensor.
+    #[error("the checksums under `{CHECKSUMS_KEY}` in the metadata are unreadable: {0}")]
+    BadChecksums(String),
+    /// A tensor's bytes do not match the checksum saved with them.
+    #[error("tensor `{name}` does not match its checksum (the file is damaged)")]
+    Checksum {
+        /// The tensor.
+        name: String,
     },
 }
 
@@ -303,8 +321,16 @@ pub fn save_with_metadata(
         };
         entries.push((name.as_str(), entry));
     }
-    let info =
-        (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect::<HashMap<_, _>>());
+    let checksums: BTreeMap<&str, u32> = entries
+        .iter()
+        .map(|(name, e)| (*name, crc32fast::hash(e.data.as_bytes())))
+        .collect();
+    let mut metadata = metadata.clone();
+    metadata.insert(
+        CHECKSUMS_KEY.to_string(),
+        serde_json::to_string(&checksums).expect("checksums serialize"),
+    );
+    let info = Some(metadata.into_iter().collect::<HashMap<_, _>>());
     safetensors::serialize_to_file(entries.iter().map(|(n, e)| (*n, e)), info, path).map_err(|e| {
         match e {
             SafeTensorError::IoError(source) => Error::Io {
@@ -359,12 +385,14 @@ pub fn load(path: impl AsRef<Path>) -> Result<StateDict> {
         problem,
     };
     let (data_start, header) = parse_header(&mmap).map_err(format)?;
-    Ok(StateDict {
+    let dict = StateDict {
         path: path.to_path_buf(),
         mmap,
         data_start,
         header,
-    })
+    };
+    dict.verify().map_err(format)?;
+    Ok(dict)
 }
 
 /// Checks the whole file's structure; returns where the data starts and the header.
@@ -436,6 +464,35 @@ fn describe(e: SafeTensorError) -> FormatProblem {
     }
 }
 
+/// The index and value of the first element of little-endian `bytes` of `dtype` that is NaN
+/// or infinite; `None` for integer dtypes and for all-finite data.
+fn first_non_finite(bytes: &[u8], dtype: DType) -> Option<(usize, f64)> {
+    let values: Box<dyn Iterator<Item = f64> + '_> = match dtype {
+        DType::F32 => Box::new(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        ),
+        DType::F64 => Box::new(
+            bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        ),
+        DType::F16 => Box::new(
+            bytes
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f64()),
+        ),
+        DType::BF16 => Box::new(
+            bytes
+                .chunks_exact(2)
+                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f64()),
+        ),
+        DType::U8 | DType::U32 | DType::I64 => return None,
+    };
+    values.enumerate().find(|(_, v)| !v.is_finite())
+}
+
 /// Copies `bytes` (little-endian, any alignment) into a tensor of `dtype` and `shape`.
 fn tensor_from_bytes(bytes: &[u8], dtype: DType, shape: &[usize]) -> Tensor {
     use bytemuck::pod_collect_to_vec as collect;
@@ -488,13 +545,65 @@ impl StateDict {
             .and_then(|i| from_safetensors_dtype(i.dtype))
     }
 
+    /// The stored bytes of tensor `name`.
+    fn bytes(&self, info: &TensorInfo) -> &[u8] {
+        let (start, end) = info.data_offsets;
+        // The header was validated against the file's length in `load`.
+        &self.mmap[self.data_start + start..self.data_start + end]
+    }
+
     /// Tensor `name` in the dtype it is stored in.
     pub fn tensor(&self, name: &str) -> Option<Tensor> {
         let info = self.info(name)?;
-        let (start, end) = info.data_offsets;
-        // The header was validated against the file's length in `load`.
-        let bytes = &self.mmap[self.data_start + start..self.data_start + end];
-        Some(tensor_from_bytes(bytes, self.dtype(name)?, &info.shape))
+        Some(tensor_from_bytes(
+            self.bytes(info),
+            self.dtype(name)?,
+            &info.shape,
+        ))
+    }
+
+    /// Checks every tensor against its saved checksum, when the file has checksums, in
+    /// parallel over the tensors.
+    fn verify(&self) -> std::result::Result<(), FormatProblem> {
+        use rayon::prelude::*;
+        let Some(checksums) = self.checksums()? else {
+            return Ok(());
+        };
+        let mut tensors: Vec<(String, &TensorInfo)> = self.header.tensors().into_iter().collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors
+            .par_iter()
+            .try_for_each(|(name, info)| match checksums.get(name) {
+                None => Err(FormatProblem::BadChecksums(format!(
+                    "tensor `{name}` has none"
+                ))),
+                Some(&sum) if sum != crc32fast::hash(self.bytes(info)) => {
+                    Err(FormatProblem::Checksum { name: name.clone() })
+                }
+                Some(_) => Ok(()),
+            })
+    }
+
+    /// The index and value of the first element of tensor `name` that is NaN or infinite;
+    /// `None` when all are finite, for integer tensors, and for unknown names.
+    pub fn first_non_finite(&self, name: &str) -> Option<(usize, f64)> {
+        let info = self.info(name)?;
+        first_non_finite(self.bytes(info), self.dtype(name)?)
+    }
+
+    /// The checksums saved in the metadata, if any.
+    fn checksums(&self) -> std::result::Result<Option<HashMap<String, u32>>, FormatProblem> {
+        let Some(text) = self
+            .header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(CHECKSUMS_KEY))
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| FormatProblem::BadChecksums(e.to_string()))
     }
 
     /// Tensor `name`, floating-point data converted to `f32` (integer data keeps its dtype).
@@ -507,13 +616,17 @@ impl StateDict {
         })
     }
 
-    /// The file's `__metadata__` key/value pairs (empty when it has none).
+    /// The file's `__metadata__` key/value pairs (empty when it has none), without the
+    /// checksums, which belong to the format.
     pub fn metadata(&self) -> BTreeMap<String, String> {
-        self.header
+        let mut pairs: BTreeMap<String, String> = self
+            .header
             .metadata()
             .as_ref()
             .map(|m| m.clone().into_iter().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        pairs.remove(CHECKSUMS_KEY);
+        pairs
     }
 }
 

@@ -92,6 +92,34 @@ fn half_precision_on_disk_reads_back_as_rounded_f32() {
 }
 
 #[test]
+fn a_damaged_tensor_fails_its_checksum_and_nan_is_found_on_request() {
+    let dir = Scratch::new("checksum");
+    let path = dir.join("c.safetensors");
+    let tensors = sample_tensors();
+    state_dict::save(&path, &tensors, DType::F32).unwrap();
+    let dict = state_dict::load(&path).unwrap();
+    assert!(
+        dict.metadata().is_empty(),
+        "the checksums are not user metadata"
+    );
+    assert_eq!(dict.first_non_finite("a.weight"), None);
+    let (index, value) = dict.first_non_finite("a.special").unwrap();
+    assert!(index == 5 && value.is_nan());
+    assert_eq!(dict.first_non_finite("b.ids"), None);
+    drop(dict);
+    // Flip one bit of the last byte of data (the data section ends the file).
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = state_dict::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("does not match its checksum (the file is damaged)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn metadata_round_trips() {
     let dir = Scratch::new("metadata");
     let path = dir.join("m.safetensors");

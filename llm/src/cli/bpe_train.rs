@@ -12,8 +12,9 @@ pub struct Args {
     /// The training text (UTF-8).
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
-    /// The vocabulary size to reach: 256 bytes, plus the merges, plus the special tokens.
-    #[arg(long, value_name = "N")]
+    /// The vocabulary size to reach: 256 bytes, plus the merges, plus the special tokens (at
+    /// most 4,194,304).
+    #[arg(long, value_name = "N", value_parser = super::at_most::<{ 1 << 22 }>)]
     vocab_size: usize,
     /// The split pattern applied before merging (none: merges may cross spaces).
     #[arg(long, default_value = "gpt2", value_parser = ["gpt2", "gpt4", "none"])]

@@ -21,8 +21,8 @@ pub struct Args {
     /// Print {"loss": .., "perplexity": .., "tokens": ..} as JSON.
     #[arg(long)]
     json: bool,
-    /// Windows evaluated together.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Windows evaluated together (1 to 65,536).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::positive_at_most::<65_536>)]
     batch_size: usize,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]

@@ -34,6 +34,26 @@ impl From<SpecialArg> for Special {
     }
 }
 
+/// A value parser for a size flag of at most `MAX`, so that no number a user types can ask
+/// for an allocation that cannot exist; `--help` states each flag's bound.
+pub fn at_most<const MAX: usize>(arg: &str) -> std::result::Result<usize, String> {
+    let n: usize = arg
+        .parse()
+        .map_err(|_| format!("`{arg}` is not a whole number"))?;
+    match n <= MAX {
+        true => Ok(n),
+        false => Err(format!("{n} is more than the limit of {MAX}")),
+    }
+}
+
+/// [`at_most`], and at least 1.
+pub fn positive_at_most<const MAX: usize>(arg: &str) -> std::result::Result<usize, String> {
+    match at_most::<MAX>(arg)? {
+        0 => Err("it must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
 /// Writes `text` to standard output; a closed pipe (`llm ... | head`) is not an error.
 pub fn print(text: &str) -> Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {

@@ -19,17 +19,22 @@ pub struct Args {
     /// The text to continue [default: a newline, or <|endoftext|> when the tokenizer has it].
     #[arg(long, value_name = "TEXT")]
     prompt: Option<String>,
-    /// How many tokens to generate.
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    /// How many tokens to generate (at most 10,000,000).
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = super::at_most::<10_000_000>)]
     max_new_tokens: usize,
-    /// Sampling temperature; 0 means greedy (always the most likely token).
-    #[arg(long, value_name = "T", default_value_t = 0.8)]
+    /// Sampling temperature, >= 0; 0 means greedy (always the most likely token).
+    #[arg(
+        long,
+        value_name = "T",
+        default_value_t = 0.8,
+        allow_negative_numbers = true
+    )]
     temperature: f64,
-    /// Sample only from the K most likely tokens.
-    #[arg(long, value_name = "K")]
+    /// Sample only from the K most likely tokens (K >= 1; use --temperature 0 for greedy).
+    #[arg(long, value_name = "K", value_parser = super::positive_at_most::<{ 1 << 31 }>)]
     top_k: Option<usize>,
-    /// Sample only from the most likely tokens whose probabilities add up to P.
-    #[arg(long, value_name = "P")]
+    /// Sample only from the most likely tokens whose probabilities add up to P, in (0, 1].
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
     top_p: Option<f64>,
     /// Seed of the sampling.
     #[arg(long, value_name = "S", default_value_t = 1337)]
@@ -80,6 +85,7 @@ impl Args {
             },
             stop_token: tokenizer.eot_token(),
             seed: self.seed,
+            vocab_limit: Some(tokenizer.vocab_size()),
         };
         let mut stream = Utf8Stream::default();
         let mut failure = None;

@@ -48,8 +48,8 @@ pub struct Args {
     /// extends the run).
     #[arg(long, value_name = "N")]
     max_iters: Option<usize>,
-    /// Micro-batches per step (overrides gradient_accumulation_steps).
-    #[arg(long, value_name = "N")]
+    /// Micro-batches per step, 1 to 1,048,576 (overrides gradient_accumulation_steps).
+    #[arg(long, value_name = "N", value_parser = super::positive_at_most::<{ 1 << 20 }>)]
     grad_accum: Option<usize>,
     /// Seed of the initial weights, batches and dropout (overrides the configuration's).
     #[arg(long, value_name = "S")]
@@ -65,8 +65,8 @@ pub struct Args {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Characters of text to sample at the end (0 for none).
-    #[arg(long, value_name = "N", default_value_t = 300)]
+    /// Characters of text to sample at the end (0 for none; at most 1,000,000).
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = super::at_most::<1_000_000>)]
     sample_chars: usize,
 }
 
@@ -265,9 +265,10 @@ impl Args {
         let mut data = self.data(&out)?;
         let cfg = self.config(&out, data.tokenizer.vocab_size())?;
         check_splits(&mut data, &cfg)?;
+        // The trainer first: a device that cannot be used fails before anything is written.
+        let mut trainer = Trainer::new(cfg.clone(), data.train, data.val, device)?;
         std::fs::create_dir_all(&out).map_err(|e| Error::io("create", &out, e))?;
         let _lock = RunLock::acquire(&out)?;
-        let mut trainer = Trainer::new(cfg.clone(), data.train, data.val, device)?;
         if self.resume {
             checkpoint::restore(&out, &mut trainer)?;
             eprintln!("resuming {} at step {}", out.display(), trainer.step);
@@ -491,6 +492,7 @@ fn print_sample(trainer: &Trainer, tokenizer: &dyn Tokenizer, chars: usize) -> R
         },
         stop_token: None,
         seed: trainer.cfg.seed,
+        vocab_limit: Some(tokenizer.vocab_size()),
     };
     eprintln!("sample:");
     let ids = generate(&trainer.model, &prompt, &g, |_| {});

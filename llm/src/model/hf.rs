@@ -84,6 +84,12 @@ pub fn load(dir: &Path) -> Result<(Gpt, Config)> {
     let mut missing = vec![];
     for (ours, var) in model.named_params() {
         let (theirs, transpose) = hf_name(&ours);
+        if let Some((index, value)) = dict.first_non_finite(&format!("{prefix}{theirs}")) {
+            return Err(Error::Invalid(format!(
+                "{}: `{theirs}` holds {value} at element {index}",
+                dict.path().display()
+            )));
+        }
         match dict.get(&format!("{prefix}{theirs}")) {
             None => missing.push(theirs),
             Some(t) => {

@@ -129,7 +129,27 @@ impl Module for Model {
 
 /// Loads a model for sampling or evaluation from `dir`: a run directory written by
 /// `llm train`, or a Hugging Face GPT-2 directory (which comes with GPT-2's tokenizer).
+///
+/// The tokenizer may have fewer ids than the model has outputs (a vocabulary padded for speed;
+/// generation then draws only ids the tokenizer has), never more: a model cannot read ids past
+/// its embedding.
 pub fn load(
+    dir: &std::path::Path,
+) -> crate::Result<(Model, config::Config, Box<dyn crate::tokenizer::Tokenizer>)> {
+    let (model, cfg, tok) = load_unchecked(dir)?;
+    if tok.vocab_size() > cfg.vocab_size {
+        return Err(crate::Error::Invalid(format!(
+            "the tokenizer of {} has {} ids, more than the model's vocabulary of {}",
+            dir.display(),
+            tok.vocab_size(),
+            cfg.vocab_size
+        )));
+    }
+    Ok((model, cfg, tok))
+}
+
+/// [`load`] without the check of the tokenizer against the model.
+fn load_unchecked(
     dir: &std::path::Path,
 ) -> crate::Result<(Model, config::Config, Box<dyn crate::tokenizer::Tokenizer>)> {
     if dir.join(crate::train::checkpoint::CHECKPOINT).is_file() {

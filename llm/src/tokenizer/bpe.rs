@@ -88,7 +88,12 @@ impl BpeTokenizer {
                 )));
             }
             tokens.push([&tokens[a as usize][..], &tokens[b as usize][..]].concat());
-            ranks.entry((a, b)).or_insert(id);
+            if let Some(first) = ranks.insert((a, b), id) {
+                return Err(Error::Invalid(format!(
+                    "merge {k} ({a}, {b}) repeats merge {}",
+                    first - 256
+                )));
+            }
         }
         let first_special = tokens.len() as u32;
         let specials = SpecialTokens::new(

@@ -143,7 +143,12 @@ pub fn save(dir: &Path, trainer: &Trainer) -> Result<()> {
 fn load_model_weights(dict: &state_dict::StateDict, model: &dyn Module) -> Result<()> {
     let mut problems = vec![];
     for (name, var) in model.named_state() {
-        match dict.get(&format!("{MODEL_PREFIX}{name}")) {
+        let stored = format!("{MODEL_PREFIX}{name}");
+        if let Some((index, value)) = dict.first_non_finite(&stored) {
+            problems.push(format!("`{name}` holds {value} at element {index}"));
+            continue;
+        }
+        match dict.get(&stored) {
             None => problems.push(format!("missing `{name}`")),
             Some(t) if t.shape() != var.shape().as_slice() => problems.push(format!(
                 "`{name}` has shape {:?}, the model expects {:?}",
