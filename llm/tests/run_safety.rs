@@ -314,3 +314,14 @@ fn a_loss_that_blows_up_says_what_is_left_on_disk() {
         "{err}"
     );
 }
+
+#[test]
+fn a_file_in_place_of_the_run_directory_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    fails_with(
+        &train(&["--max-iters", "1", "--out", file.to_str().unwrap()]),
+        "is a file, not a directory",
+    );
+}

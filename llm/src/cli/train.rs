@@ -267,7 +267,7 @@ impl Args {
         check_splits(&mut data, &cfg)?;
         // The trainer first: a device that cannot be used fails before anything is written.
         let mut trainer = Trainer::new(cfg.clone(), data.train, data.val, device)?;
-        std::fs::create_dir_all(&out).map_err(|e| Error::io("create", &out, e))?;
+        llm::data::create_out_dir(&out)?;
         let _lock = RunLock::acquire(&out)?;
         if self.resume {
             checkpoint::restore(&out, &mut trainer)?;

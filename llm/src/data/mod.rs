@@ -100,6 +100,18 @@ impl Meta {
     }
 }
 
+/// Creates an output directory given with `--out` (and its parents), with a clear error when
+/// a file is in the way.
+pub fn create_out_dir(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(Error::Invalid(format!(
+            "--out {} is a file, not a directory",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io("create", out, e))
+}
+
 /// The contents of a UTF-8 text file; invalid UTF-8 is an error naming the file and the byte.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;

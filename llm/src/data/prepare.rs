@@ -69,23 +69,12 @@ pub fn prepare(options: &PrepareOptions) -> Result<Meta> {
         total += len;
     }
     let tok = tokenizer::resolve(&options.tokenizer, || distinct_chars(&options.inputs))?;
-    create_out_dir(&options.out)?;
+    super::create_out_dir(&options.out)?;
     let outputs = Outputs::new(&options.out);
     let meta =
         write_partials(options, &*tok, total, &outputs).inspect_err(|_| outputs.discard())?;
     outputs.commit()?;
     Ok(meta)
-}
-
-/// Creates the output directory, with a clear error when a file is in the way.
-fn create_out_dir(out: &Path) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        return Err(Error::Invalid(format!(
-            "--out {} is a file, not a directory",
-            out.display()
-        )));
-    }
-    std::fs::create_dir_all(out).map_err(|e| Error::io("create", out, e))
 }
 
 /// The three outputs of a prepared directory and their temporary names.
