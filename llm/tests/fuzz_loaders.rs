@@ -378,7 +378,12 @@ fn prepared_directories() {
         &out.join(Split::Train.file_name()),
         10,
         |dir| {
-            if let Ok(data) = TokenDataset::open_split(dir, Split::Train) {
+            let (Ok(meta), Ok(data)) =
+                (Meta::read(dir), TokenDataset::open_split(dir, Split::Train))
+            else {
+                return;
+            };
+            if data.check_ids(meta.vocab_size).is_ok() {
                 let _ = data.sample_batch(2, 4, &mut Rng::new(0));
             }
         },
