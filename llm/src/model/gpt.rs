@@ -72,18 +72,24 @@ impl Gpt {
         )
     }
 
-    /// The tied output head: `ln_f(x) @ wte^T`.
-    fn head(&self, x: &Var) -> Var {
-        self.ln_f.forward(x).matmul(&self.wte.weight.t())
+    /// The tied language-model head: hidden states `(.., C)` to logits `(.., V)`, `h @ wte^T`.
+    pub fn lm_head(&self, hidden: &Var) -> Var {
+        hidden.matmul(&self.wte.weight.t())
     }
 
-    /// Logits `(B, T, V)` for every position of `ids (B, T)`.
-    pub fn logits(&self, ids: &Tensor) -> Var {
+    /// Hidden states `(B, T, C)` of `ids (B, T)`: the blocks' output after the final layer norm,
+    /// what every head reads.
+    pub fn hidden(&self, ids: &Tensor) -> Var {
         let mut x = self.embed(ids, 0);
         for block in &self.blocks {
             x = block.forward(&x);
         }
-        self.head(&x)
+        self.ln_f.forward(&x)
+    }
+
+    /// Logits `(B, T, V)` for every position of `ids (B, T)`.
+    pub fn logits(&self, ids: &Tensor) -> Var {
+        self.lm_head(&self.hidden(ids))
     }
 
     /// Logits `(B, V)` of the last position of `ids (B, T_new)`, which follow the positions
@@ -95,7 +101,7 @@ impl Gpt {
             x = block.forward_cached(&x, cache);
         }
         let last = x.narrow(1, x.dim(1) - 1, 1).squeeze(1);
-        self.head(&last)
+        self.lm_head(&self.ln_f.forward(&last))
     }
 }
 

@@ -4,6 +4,7 @@ pub mod bigram;
 pub mod check;
 pub mod config;
 pub mod gpt;
+pub mod heads;
 pub mod hf;
 
 use crate::model::config::{Architecture, Config};
@@ -67,6 +68,25 @@ impl Model {
         match self {
             Model::Bigram(m) => m.logits(ids),
             Model::Gpt(m) => m.logits(ids),
+        }
+    }
+
+    /// Hidden states `(B, T, C)` of `ids (B, T)` after the final layer norm, what the heads of
+    /// [`heads`] read; the bigram model has none.
+    pub fn hidden(&self, ids: &Tensor) -> crate::Result<Var> {
+        match self {
+            Model::Bigram(_) => Err(crate::Error::Invalid(
+                "the bigram model has no hidden states to put a head on".into(),
+            )),
+            Model::Gpt(m) => Ok(m.hidden(ids)),
+        }
+    }
+
+    /// The width `C` of the hidden states (the bigram model's is its vocabulary).
+    pub fn width(&self) -> usize {
+        match self {
+            Model::Bigram(m) => m.table.weight.dim(1),
+            Model::Gpt(m) => m.wte.weight.dim(1),
         }
     }
 
