@@ -10,6 +10,7 @@
 //!  "dtype": "u16", "train_tokens": 301966, "val_tokens": 36059}
 //! ```
 
+pub mod batch;
 pub mod dataset;
 pub mod instruct;
 pub mod prepare;
