@@ -17,6 +17,7 @@ pub mod error;
 pub mod eval;
 pub mod generate;
 pub mod model;
+pub mod run;
 pub mod tokenizer;
 pub mod train;
 

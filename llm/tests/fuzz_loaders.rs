@@ -230,13 +230,13 @@ fn tiny_run(dir: &Path) {
     };
     let train = TokenDataset::from_tokens(tok.encode("hello world hello fuzz\n").unwrap());
     let trainer = llm::train::Trainer::new(cfg.clone(), train, None, tensor::Device::Cpu).unwrap();
-    llm::train::checkpoint::write_run_files(dir, &cfg, tok.as_ref()).unwrap();
-    llm::train::checkpoint::save(dir, &trainer).unwrap();
+    llm::run::write_run_files(dir, &cfg, tok.as_ref()).unwrap();
+    trainer.save(dir).unwrap();
 }
 
 /// Loads a model directory and, when it loads, runs it on one token.
 fn load_model(dir: &Path) {
-    if let Ok((model, _, tok)) = llm::model::load(dir) {
+    if let Ok((model, _, tok)) = llm::run::load::load_model(dir) {
         let ids = tensor::Tensor::from_vec(vec![0u32], &[1, 1]);
         let _ = model.logits(&ids);
         let _ = tok.decode_bytes(&[0]);
@@ -248,7 +248,7 @@ fn run_directories() {
     quiet_panics();
     let tmp = tempfile::tempdir().unwrap();
     tiny_run(tmp.path());
-    let ckpt = tmp.path().join(llm::train::checkpoint::CHECKPOINT);
+    let ckpt = tmp.path().join(llm::run::CHECKPOINT);
     fuzz("checkpoint", tmp.path(), &ckpt, 1, load_model);
     fuzz(
         "run-config",
@@ -280,7 +280,7 @@ fn hugging_face_config() {
         &tmp.path().join("config.json"),
         4,
         |dir| {
-            let _ = llm::model::hf::load(dir);
+            let _ = llm::run::load::load_model(dir);
         },
     );
 }

@@ -202,7 +202,7 @@ fn a_damaged_or_nan_checkpoint_is_refused_naming_the_tensor() {
     let metadata = dict.metadata();
     drop(dict);
     nn::state_dict::save_with_metadata(&ckpt, &tensors, tensor::DType::F32, &metadata).unwrap();
-    fails_with(&sample(&run), "`ln_f.weight` holds NaN at element 0");
+    fails_with(&sample(&run), "`model.ln_f.weight` holds NaN at element 0");
 }
 
 #[test]

@@ -12,7 +12,7 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures")
 #[test]
 fn hugging_face_gpt2_logits_match_transformers() {
     let dir = Path::new(FIXTURES).join("tiny-gpt2");
-    let (model, cfg, tok) = llm::model::load(&dir).unwrap();
+    let (model, cfg, tok) = llm::run::load::load_model(&dir).unwrap();
     assert_eq!(
         (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.vocab_size),
         (2, 4, 64, 50257)

@@ -2,7 +2,8 @@
 
 use llm::data::TokenDataset;
 use llm::model::config::Config;
-use llm::train::{checkpoint, Trainer};
+use llm::run;
+use llm::train::Trainer;
 use llm::Error;
 use nn::state_dict;
 use nn::Module;
@@ -111,10 +112,10 @@ fn resuming_reproduces_an_uninterrupted_run_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = small_trainer(20, 0.1);
     let mut resumed_losses = losses(&mut first, 10);
-    checkpoint::save(dir.path(), &first).unwrap();
+    first.save(dir.path()).unwrap();
     drop(first);
     let mut second = small_trainer(20, 0.1);
-    checkpoint::restore(dir.path(), &mut second).unwrap();
+    second.restore(dir.path()).unwrap();
     assert_eq!(second.step, 10);
     resumed_losses.extend(losses(&mut second, 10));
     assert_eq!(straight, resumed_losses);
@@ -137,26 +138,27 @@ fn checkpoints_are_replaced_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let mut trainer = small_trainer(4, 0.0);
     losses(&mut trainer, 2);
-    checkpoint::save(dir.path(), &trainer).unwrap();
+    trainer.save(dir.path()).unwrap();
     losses(&mut trainer, 2);
-    checkpoint::save(dir.path(), &trainer).unwrap();
+    trainer.save(dir.path()).unwrap();
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(
         names,
-        vec![checkpoint::CHECKPOINT.to_string()],
+        vec![run::CHECKPOINT.to_string()],
         "no temporary files left behind"
     );
     let mut restored = small_trainer(4, 0.0);
-    checkpoint::restore(dir.path(), &mut restored).unwrap();
+    restored.restore(dir.path()).unwrap();
     assert_eq!(restored.step, 4);
     // A truncated checkpoint is an error naming the file, not a panic.
-    let path = dir.path().join(checkpoint::CHECKPOINT);
+    let path = dir.path().join(run::CHECKPOINT);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let err = checkpoint::restore(dir.path(), &mut small_trainer(4, 0.0))
+    let err = small_trainer(4, 0.0)
+        .restore(dir.path())
         .unwrap_err()
         .to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");

@@ -32,7 +32,7 @@ pub struct Args {
 impl Args {
     pub fn run(self) -> Result<()> {
         let device = Device::parse(&self.device)?;
-        let (model, cfg, tokenizer) = llm::model::load(&self.model)?;
+        let (model, cfg, tokenizer) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
         let text = llm::data::read_text(&self.text)?;
         let tokens = llm::tokenizer::encode_parallel(

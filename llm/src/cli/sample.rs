@@ -55,7 +55,7 @@ impl Args {
             ));
         }
         let device = Device::parse(&self.device)?;
-        let (model, _, tokenizer) = llm::model::load(&self.model)?;
+        let (model, _, tokenizer) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
         let prompt_text = match &self.prompt {
             Some(p) => p.clone(),

@@ -3,12 +3,12 @@
 use llm::data::{Meta, Split, TokenDataset};
 use llm::generate::{generate, Generation, Sampling};
 use llm::model::config::{self, Config};
+use llm::run::lock::RunLock;
+use llm::run::source::{self, DataSource};
+use llm::run::{self, CURVE};
 use llm::tokenizer::{self, Special, Tokenizer};
-use llm::train::checkpoint;
-use llm::train::lock::RunLock;
-use llm::train::log::{History, TrainLog, LOG};
+use llm::train::log::{History, TrainLog};
 use llm::train::plot::{loss_curve_svg, Series};
-use llm::train::source::{self, DataSource};
 use llm::train::{LossEstimate, Trainer};
 use llm::{Error, Result, TINY_SHAKESPEARE};
 use std::path::{Path, PathBuf};
@@ -204,7 +204,7 @@ impl Args {
 
     fn config(&self, out: &Path, vocab_size: usize) -> Result<Config> {
         let mut cfg = if self.resume {
-            checkpoint::read_config(out)?
+            run::read_config(out)?
         } else {
             let name = self.preset.as_deref().unwrap_or(DEFAULT_PRESET);
             let preset = Config::preset(name).map_err(|e| Error::Config(e.0))?;
@@ -255,7 +255,7 @@ impl Args {
         });
         if self.resume {
             self.check_resume_flags()?;
-            if !out.join(checkpoint::CHECKPOINT).is_file() {
+            if !out.join(run::CHECKPOINT).is_file() {
                 return Err(Error::Invalid(format!(
                     "{} holds no checkpoint to resume from",
                     out.display()
@@ -270,11 +270,11 @@ impl Args {
         llm::data::create_out_dir(&out)?;
         let _lock = RunLock::acquire(&out)?;
         if self.resume {
-            checkpoint::restore(&out, &mut trainer)?;
+            trainer.restore(&out)?;
             eprintln!("resuming {} at step {}", out.display(), trainer.step);
         } else {
             claim_run_dir(&out, self.overwrite)?;
-            checkpoint::write_run_files(&out, &cfg, data.tokenizer.as_ref())?;
+            run::write_run_files(&out, &cfg, data.tokenizer.as_ref())?;
             data.source.write(&out)?;
         }
         let (mut log, mut history) = TrainLog::open(&out, self.resume.then_some(trainer.step))?;
@@ -310,14 +310,14 @@ impl Args {
                 s.loss, s.lr, s.tok_per_s
             ));
             if cfg.checkpoint_interval > 0 && s.step % cfg.checkpoint_interval == 0 {
-                checkpoint::save(&out, &trainer)?;
+                trainer.save(&out)?;
                 saved_step = Some(trainer.step);
                 write_curve(&out, &trainer, &history)?;
             }
         }
         let was_interrupted = interrupted.load(Ordering::Relaxed) && trainer.step < cfg.max_iters;
         // The checkpoint first: nothing after it can lose the trained steps.
-        checkpoint::save(&out, &trainer)?;
+        trainer.save(&out)?;
         if !was_interrupted {
             evaluate(&mut trainer, &mut log, &mut history, &progress);
         }
@@ -354,26 +354,10 @@ impl Args {
     }
 }
 
-/// The files of a run in its directory, besides the lock.
-const RUN_FILES: [&str; 6] = [
-    checkpoint::CONFIG,
-    checkpoint::TOKENIZER,
-    source::DATA,
-    checkpoint::CHECKPOINT,
-    LOG,
-    CURVE,
-];
-
-/// The loss curve's file name inside a run directory.
-const CURVE: &str = "loss.svg";
-
 /// Makes `out` ready for a new run: refuses a directory that holds a run, or, with
 /// `overwrite`, deletes that run's files (nothing else in the directory).
 fn claim_run_dir(out: &Path, overwrite: bool) -> Result<()> {
-    let holds_run = [checkpoint::CONFIG, checkpoint::CHECKPOINT, LOG]
-        .iter()
-        .any(|f| out.join(f).exists());
-    if !holds_run {
+    if !run::holds_run(out) {
         return Ok(());
     }
     if !overwrite {
@@ -382,7 +366,7 @@ fn claim_run_dir(out: &Path, overwrite: bool) -> Result<()> {
             out.display()
         )));
     }
-    for f in RUN_FILES {
+    for f in run::RUN_FILES {
         let path = out.join(f);
         if path.exists() {
             std::fs::remove_file(&path).map_err(|e| Error::io("delete", &path, e))?;
@@ -475,7 +459,7 @@ fn write_curve(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
             },
         ],
     );
-    checkpoint::write_atomically(&out.join(CURVE), svg.as_bytes())
+    run::write_atomically(&out.join(CURVE), svg.as_bytes())
 }
 
 /// Prints about `chars` characters sampled from the trained model to standard output.

@@ -1,17 +1,15 @@
-//! Loading a Hugging Face GPT-2 directory (`config.json` + `model.safetensors`).
+//! What is particular to a Hugging Face GPT-2 directory (`config.json` + `model.safetensors`):
+//! its configuration and its weights' names. [`crate::run::load`] loads it.
 //!
 //! Hugging Face names and our names differ, and its `Conv1D` layers store weights as
 //! `(in, out)` where our linear layers store `(out, in)`, so those are transposed. Names may or
 //! may not carry a `transformer.` prefix; the causal-mask buffers (`attn.bias`,
 //! `attn.masked_bias`) and the tied `lm_head.weight` are ignored.
 
-use crate::model::check;
 use crate::model::config::{self, Architecture, Config};
-use crate::model::gpt::Gpt;
 use crate::{Error, Result};
-use nn::{state_dict, Module, SharedRng};
+use nn::state_dict::StateDict;
 use std::path::Path;
-use tensor::Rng;
 
 /// The Hugging Face config keys we read.
 #[derive(serde::Deserialize)]
@@ -25,11 +23,11 @@ struct HfConfig {
 
 /// True when `dir` looks like a Hugging Face GPT-2 directory.
 pub fn is_hf_dir(dir: &Path) -> bool {
-    dir.join("model.safetensors").is_file() && dir.join("config.json").is_file()
+    dir.join(WEIGHTS).is_file() && dir.join("config.json").is_file()
 }
 
-/// Our configuration for a Hugging Face GPT-2 `config.json`.
-fn config(dir: &Path) -> Result<Config> {
+/// Our configuration for a Hugging Face GPT-2 `config.json`, validated.
+pub fn config(dir: &Path) -> Result<Config> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
     let json = config::parse_object(&text).map_err(|e| Error::json(&path, &e))?;
@@ -55,7 +53,7 @@ fn config(dir: &Path) -> Result<Config> {
 }
 
 /// The Hugging Face name of one of our parameters, and whether it is a transposed `Conv1D`.
-fn hf_name(ours: &str) -> (String, bool) {
+pub fn hf_name(ours: &str) -> (String, bool) {
     let renamed = ours
         .replace("blocks.", "h.")
         .replace(".ln1.", ".ln_1.")
@@ -69,49 +67,13 @@ fn hf_name(ours: &str) -> (String, bool) {
     (renamed, conv1d)
 }
 
-/// Loads the model in a Hugging Face GPT-2 directory.
-pub fn load(dir: &Path) -> Result<(Gpt, Config)> {
-    let cfg = config(dir)?;
-    let dict = state_dict::load(dir.join("model.safetensors"))?;
-    let names = dict.names();
-    let prefix = if names.iter().any(|n| n.starts_with("transformer.")) {
-        "transformer."
-    } else {
-        ""
-    };
-    check::config_matches_weights(&cfg, &dict, |ours| format!("{prefix}{}", hf_name(ours).0))?;
-    let model = Gpt::new(&cfg, &mut Rng::new(0), &SharedRng::new(0));
-    let mut missing = vec![];
-    for (ours, var) in model.named_params() {
-        let (theirs, transpose) = hf_name(&ours);
-        if let Some((index, value)) = dict.first_non_finite(&format!("{prefix}{theirs}")) {
-            return Err(Error::Invalid(format!(
-                "{}: `{theirs}` holds {value} at element {index}",
-                dict.path().display()
-            )));
-        }
-        match dict.get(&format!("{prefix}{theirs}")) {
-            None => missing.push(theirs),
-            Some(t) => {
-                let t = if transpose { t.t().contiguous() } else { t };
-                if t.shape() != var.shape().as_slice() {
-                    return Err(Error::Invalid(format!(
-                        "{}: `{theirs}` has shape {:?}, expected {:?}",
-                        dict.path().display(),
-                        t.shape(),
-                        var.shape()
-                    )));
-                }
-                var.set_value(t);
-            }
-        }
+/// The file that holds a Hugging Face directory's weights.
+pub const WEIGHTS: &str = "model.safetensors";
+
+/// The prefix of the weights' names in `dict`: `transformer.` when they have it, else none.
+pub fn prefix(dict: &StateDict) -> &'static str {
+    match dict.names().iter().any(|n| n.starts_with("transformer.")) {
+        true => "transformer.",
+        false => "",
     }
-    if !missing.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: missing {}",
-            dict.path().display(),
-            missing.join(", ")
-        )));
-    }
-    Ok((model, cfg))
 }

@@ -9,9 +9,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The log's file name inside a run directory.
-pub const LOG: &str = "log.jsonl";
-
 /// Training and validation losses by step, for the loss curve.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
@@ -45,7 +42,7 @@ impl TrainLog {
     /// Starts a log in `dir`. With `resume_from = Some(step)`, keeps the existing lines up to
     /// that step and returns their history; otherwise starts empty.
     pub fn open(dir: &Path, resume_from: Option<usize>) -> Result<(TrainLog, History)> {
-        let path = dir.join(LOG);
+        let path = dir.join(crate::run::LOG);
         let mut history = History::default();
         let mut kept = String::new();
         if let Some(last) = resume_from {
@@ -61,7 +58,7 @@ impl TrainLog {
                 }
             }
         }
-        super::checkpoint::write_atomically(&path, kept.as_bytes())?;
+        crate::run::write_atomically(&path, kept.as_bytes())?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
@@ -121,7 +118,7 @@ mod tests {
         assert_eq!(h.train, vec![(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]);
         assert_eq!(h.val, vec![(4, 1.75)]);
         log.step(&stats(5, 0.5)).unwrap();
-        let text = fs::read_to_string(dir.path().join(LOG)).unwrap();
+        let text = fs::read_to_string(dir.path().join(crate::run::LOG)).unwrap();
         assert_eq!(text.lines().count(), 6);
         assert!(text.lines().last().unwrap().contains("\"loss\":0.5"));
     }

@@ -7,15 +7,13 @@
 //! generators (initial weights, batch sampling, dropout); the last two are saved in
 //! checkpoints, so a resumed run continues exactly as if it had not stopped.
 
-pub mod checkpoint;
-pub mod lock;
 pub mod log;
 pub mod plot;
-pub mod source;
 
 use crate::data::TokenDataset;
 use crate::model::config::Config;
 use crate::model::Model;
+use crate::run::checkpoint::{self, TrainState};
 use crate::{Error, Result};
 use autograd::no_grad;
 use nn::optim::{AdamW, AdamWConfig, Optimizer};
@@ -192,6 +190,26 @@ impl Trainer {
             tok_per_s: tokens as f64 / seconds,
             phases,
         })
+    }
+
+    /// Writes the model, the optimizer and the training state to `dir`'s checkpoint.
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let state = TrainState {
+            step: self.step,
+            batch_rng: self.batch_rng.clone(),
+            drop_rng: self.drop_rng.state(),
+        };
+        checkpoint::save(dir, &self.model, &self.opt, &state)
+    }
+
+    /// Restores the model, the optimizer and the training state from `dir`'s checkpoint (the
+    /// trainer built with the configuration it was saved with).
+    pub fn restore(&mut self, dir: &std::path::Path) -> Result<()> {
+        let state = checkpoint::restore(dir, &self.model, &mut self.opt)?;
+        self.step = state.step;
+        self.batch_rng = state.batch_rng;
+        self.drop_rng.set_state(state.drop_rng);
+        Ok(())
     }
 
     /// One optimizer step on micro-batches drawn from the training set.

@@ -52,7 +52,7 @@ impl DataSource {
     /// Writes the record into `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).expect("a data source serializes");
-        super::checkpoint::write_atomically(&dir.join(DATA), json.as_bytes())
+        super::write_atomically(&dir.join(DATA), json.as_bytes())
     }
 
     /// The record of the run in `dir`, or `None` for a run written before runs recorded their
