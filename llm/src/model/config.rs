@@ -7,6 +7,7 @@
 //! our own (`model`, `vocab_size`, `seed`, `checkpoint_interval`). A `--config FILE` overrides
 //! any subset of a preset's keys; an unknown key is an error naming it.
 
+use crate::model::heads::Pool;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -71,6 +72,13 @@ pub struct Config {
     pub checkpoint_interval: usize,
     /// Seed of the initial weights, batch sampling and dropout.
     pub seed: u64,
+    /// Classes of the classification head; 0 for none (a language model only).
+    #[serde(default)]
+    pub n_classes: usize,
+    /// How the classification head reads an example: `last`, `position`, `first` or `mean`
+    /// (see [`crate::model::heads::Pool`]).
+    #[serde(default)]
+    pub pool: Pool,
 }
 
 /// Names of the presets, the first being the default.
@@ -89,6 +97,8 @@ pub struct Limits {
     pub n_layer: usize,
     /// Sequences per micro-batch, micro-batches per step, batches per evaluation.
     pub batch: usize,
+    /// Classes of a classification head.
+    pub n_classes: usize,
 }
 
 /// The bounds every configuration is checked against.
@@ -98,6 +108,7 @@ pub const LIMITS: Limits = Limits {
     n_embd: 1 << 16,
     n_layer: 1 << 10,
     batch: 1 << 20,
+    n_classes: 1 << 16,
 };
 
 /// A configuration problem, in one sentence.
@@ -199,6 +210,8 @@ impl Config {
             eval_iters: 20,
             checkpoint_interval: 600,
             seed: 1337,
+            n_classes: 0,
+            pool: Pool::Last,
         }
     }
 
@@ -320,6 +333,15 @@ impl Config {
             if value == 0 && key != "vocab_size" {
                 return fail(format!("{key} must be at least 1"));
             }
+        }
+        if self.n_classes > LIMITS.n_classes {
+            return fail(format!(
+                "n_classes {} is larger than the limit of {}",
+                self.n_classes, LIMITS.n_classes
+            ));
+        }
+        if self.n_classes > 0 && self.model != Architecture::Gpt {
+            return fail("a classification head (n_classes) needs the gpt model".into());
         }
         if self.model == Architecture::Gpt && !self.n_embd.is_multiple_of(self.n_head) {
             return fail(format!(

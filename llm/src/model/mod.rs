@@ -11,15 +11,24 @@ use crate::model::config::{Architecture, Config};
 use autograd::Var;
 use bigram::Bigram;
 use gpt::Gpt;
+use heads::{ClassifierHead, Pool};
 use nn::{KvCache, Linear, Module, SharedRng};
 use tensor::{Rng, Tensor};
 
-/// One of the supported architectures.
-pub enum Model {
+/// The architecture under the heads.
+enum Body {
     /// The bigram table.
     Bigram(Bigram),
     /// The GPT-2-style transformer.
     Gpt(Gpt),
+}
+
+/// A language model (an architecture with its tied LM head) and the heads put on it: a
+/// classification head when its configuration has classes.
+pub struct Model {
+    body: Body,
+    /// The classification head and how it pools an example, when the model classifies.
+    pub classifier: Option<(ClassifierHead, Pool)>,
 }
 
 /// What incremental decoding keeps between steps: each GPT block's key/value cache.
@@ -40,54 +49,63 @@ impl DecodeState {
 }
 
 impl Model {
-    /// A freshly initialised model for `cfg` (whose `vocab_size` must be set).
+    /// A freshly initialised model for `cfg` (whose `vocab_size` must be set). The classifier's
+    /// weights are drawn after the body's, so a model without one is initialised as before.
     pub fn new(cfg: &Config, rng: &mut Rng, drop_rng: &SharedRng) -> Model {
         assert!(cfg.vocab_size > 0, "the model's vocabulary size is not set");
-        match cfg.model {
-            Architecture::Bigram => Model::Bigram(Bigram::new(cfg.vocab_size, rng)),
-            Architecture::Gpt => Model::Gpt(Gpt::new(cfg, rng, drop_rng)),
+        let body = match cfg.model {
+            Architecture::Bigram => Body::Bigram(Bigram::new(cfg.vocab_size, rng)),
+            Architecture::Gpt => Body::Gpt(Gpt::new(cfg, rng, drop_rng)),
+        };
+        let width = body.width();
+        Model {
+            body,
+            classifier: (cfg.n_classes > 0)
+                .then(|| (ClassifierHead::new(width, cfg.n_classes, rng), cfg.pool)),
         }
     }
 
-    fn module(&self) -> &dyn Module {
-        match self {
-            Model::Bigram(m) => m,
-            Model::Gpt(m) => m,
-        }
-    }
-
-    fn module_mut(&mut self) -> &mut dyn Module {
-        match self {
-            Model::Bigram(m) => m,
-            Model::Gpt(m) => m,
+    /// The GPT under the heads, if the architecture is GPT.
+    pub fn gpt(&self) -> Option<&Gpt> {
+        match &self.body {
+            Body::Bigram(_) => None,
+            Body::Gpt(m) => Some(m),
         }
     }
 
     /// Logits `(B, T, V)` for `ids (B, T)`, on the model's device (`ids` may be anywhere).
     pub fn logits(&self, ids: &Tensor) -> Var {
-        match self {
-            Model::Bigram(m) => m.logits(ids),
-            Model::Gpt(m) => m.logits(ids),
+        match &self.body {
+            Body::Bigram(m) => m.logits(ids),
+            Body::Gpt(m) => m.logits(ids),
         }
     }
 
     /// Hidden states `(B, T, C)` of `ids (B, T)` after the final layer norm, what the heads of
     /// [`heads`] read; the bigram model has none.
     pub fn hidden(&self, ids: &Tensor) -> crate::Result<Var> {
-        match self {
-            Model::Bigram(_) => Err(crate::Error::Invalid(
+        match &self.body {
+            Body::Bigram(_) => Err(crate::Error::Invalid(
                 "the bigram model has no hidden states to put a head on".into(),
             )),
-            Model::Gpt(m) => Ok(m.hidden(ids)),
+            Body::Gpt(m) => Ok(m.hidden(ids)),
         }
+    }
+
+    /// Class logits `(B, K)` of right-padded `ids (B, T)` whose examples have `lengths` real
+    /// tokens; an error for a model without a classification head.
+    pub fn classify(&self, ids: &Tensor, lengths: &[usize]) -> crate::Result<Var> {
+        let Some((head, how)) = &self.classifier else {
+            return Err(crate::Error::Invalid(
+                "this model has no classification head".into(),
+            ));
+        };
+        Ok(head.forward(&heads::pool(&self.hidden(ids)?, lengths, *how)))
     }
 
     /// The width `C` of the hidden states (the bigram model's is its vocabulary).
     pub fn width(&self) -> usize {
-        match self {
-            Model::Bigram(m) => m.table.weight.dim(1),
-            Model::Gpt(m) => m.wte.weight.dim(1),
-        }
+        self.body.width()
     }
 
     /// Mean cross-entropy of the logits for `ids` against `targets` (both `(B, T)`, on any
@@ -99,17 +117,17 @@ impl Model {
 
     /// The longest sequence the model takes (unbounded for the bigram model).
     pub fn context(&self) -> usize {
-        match self {
-            Model::Bigram(_) => usize::MAX,
-            Model::Gpt(m) => m.block_size,
+        match &self.body {
+            Body::Bigram(_) => usize::MAX,
+            Body::Gpt(m) => m.block_size,
         }
     }
 
     /// An empty decoding state.
     pub fn start_decoding(&self) -> DecodeState {
-        let layers = match self {
-            Model::Bigram(_) => 0,
-            Model::Gpt(m) => m.blocks.len(),
+        let layers = match &self.body {
+            Body::Bigram(_) => 0,
+            Body::Gpt(m) => m.blocks.len(),
         };
         DecodeState {
             caches: (0..layers).map(|_| KvCache::new()).collect(),
@@ -119,30 +137,64 @@ impl Model {
     /// Logits `(B, V)` after feeding `ids (B, T_new)` (on any device) on top of `state`, which
     /// is extended.
     pub fn logits_next(&self, ids: &Tensor, state: &mut DecodeState) -> Var {
-        match self {
-            Model::Bigram(m) => {
+        match &self.body {
+            Body::Bigram(m) => {
                 let last = ids.narrow(1, ids.dim(1) - 1, 1);
                 m.logits(&last).squeeze(1)
             }
-            Model::Gpt(m) => m.logits_cached(ids, &mut state.caches),
+            Body::Gpt(m) => m.logits_cached(ids, &mut state.caches),
         }
     }
 }
 
+impl Body {
+    fn module(&self) -> &dyn Module {
+        match self {
+            Body::Bigram(m) => m,
+            Body::Gpt(m) => m,
+        }
+    }
+
+    fn module_mut(&mut self) -> &mut dyn Module {
+        match self {
+            Body::Bigram(m) => m,
+            Body::Gpt(m) => m,
+        }
+    }
+
+    fn width(&self) -> usize {
+        match self {
+            Body::Bigram(m) => m.table.weight.dim(1),
+            Body::Gpt(m) => m.wte.weight.dim(1),
+        }
+    }
+}
+
+/// The name prefix of the classification head's weights.
+pub const CLASSIFIER: &str = "classifier";
+
+/// The body's names are those of its architecture (`wte.weight`, `blocks.0.ln1.weight`, ...);
+/// the classification head's are under [`CLASSIFIER`].
 impl Module for Model {
     fn forward(&self, x: &Var) -> Var {
-        self.module().forward(x)
+        self.body.module().forward(x)
     }
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
-        self.module().visit_params(prefix, f)
+        self.body.module().visit_params(prefix, f);
+        if let Some((head, _)) = &self.classifier {
+            head.visit_params(&nn::module::join(prefix, CLASSIFIER), f);
+        }
     }
     fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
-        self.module().visit_buffers(prefix, f)
+        self.body.module().visit_buffers(prefix, f)
     }
     fn visit_linears_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Linear)) {
-        self.module_mut().visit_linears_mut(prefix, f)
+        self.body.module_mut().visit_linears_mut(prefix, f);
+        if let Some((head, _)) = &mut self.classifier {
+            f(&nn::module::join(prefix, CLASSIFIER), &mut head.linear);
+        }
     }
     fn set_training(&mut self, training: bool) {
-        self.module_mut().set_training(training)
+        self.body.module_mut().set_training(training)
     }
 }
