@@ -210,12 +210,8 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
     let tokens: Vec<u32> = (0..1 << 20)
         .map(|_| rng.below(cfg.vocab_size) as u32)
         .collect();
-    let mut trainer = Trainer::new(
-        cfg.clone(),
-        TokenDataset::from_tokens(tokens),
-        None,
-        o.device,
-    )?;
+    let data = TokenDataset::from_tokens(tokens);
+    let mut trainer = Trainer::new(cfg.clone(), o.device)?;
     let params = trainer.model.num_params();
     eprintln!(
         "llm-stack: {:.2}M parameters, batch {}, context {}, on {}",
@@ -226,9 +222,7 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
     );
     let batches = (0..o.warmup + o.steps + o.profile)
         .map(|_| {
-            let (x, y) = trainer
-                .train
-                .sample_batch(cfg.batch_size, cfg.block_size, &mut rng)?;
+            let (x, y) = data.sample_batch(cfg.batch_size, cfg.block_size, &mut rng)?;
             Ok((x.try_to_device(o.device)?, y.try_to_device(o.device)?))
         })
         .collect::<llm::Result<Vec<(Tensor, Tensor)>>>()?;

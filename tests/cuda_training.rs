@@ -76,7 +76,7 @@ fn batches(cfg: &Config) -> Vec<Vec<(Tensor, Tensor)>> {
 
 /// A trainer for [`config`] on `device`, its parameters copied to the host by name.
 fn trainer(device: Device) -> (Trainer, Vec<(String, Vec<f32>)>) {
-    let trainer = Trainer::new(config(), dataset(), None, device).unwrap();
+    let trainer = Trainer::new(config(), device).unwrap();
     let weights = trainer
         .model
         .named_params()

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod generate;
 pub mod model;
 pub mod run;
+pub mod stages;
 pub mod tokenizer;
 pub mod train;
 

@@ -55,7 +55,7 @@ fn train_then_resume_then_sample_and_evaluate() {
     assert_eq!(step_lines(&run), 20);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("val loss") && err.contains("finished at step 20"),
+        err.contains("val_loss") && err.contains("finished at step 20"),
         "{err}"
     );
 

@@ -228,8 +228,7 @@ fn tiny_run(dir: &Path) {
         vocab_size: tok.vocab_size(),
         ..cfg
     };
-    let train = TokenDataset::from_tokens(tok.encode("hello world hello fuzz\n").unwrap());
-    let trainer = llm::train::Trainer::new(cfg.clone(), train, None, tensor::Device::Cpu).unwrap();
+    let trainer = llm::train::Trainer::new(cfg.clone(), tensor::Device::Cpu).unwrap();
     llm::run::write_run_files(dir, &cfg, tok.as_ref()).unwrap();
     trainer.save(dir).unwrap();
 }

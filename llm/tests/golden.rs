@@ -9,6 +9,7 @@
 use llm::data::TokenDataset;
 use llm::generate::{generate, Generation, Sampling};
 use llm::model::config::Config;
+use llm::stages::pretrain::Pretrain;
 use llm::tokenizer::{CharTokenizer, Tokenizer};
 use llm::train::Trainer;
 use nn::Module;
@@ -41,10 +42,11 @@ fn run() -> Golden {
         seed: 2024,
         ..Config::char_small()
     };
-    let mut trainer = Trainer::new(cfg, TokenDataset::from_tokens(ids), None, Device::Cpu).unwrap();
+    let mut data = Pretrain::new(TokenDataset::from_tokens(ids), None, &cfg);
+    let mut trainer = Trainer::new(cfg, Device::Cpu).unwrap();
     assert!(trainer.model.num_params() < 300_000);
     let losses = (0..STEPS)
-        .map(|_| trainer.train_step().unwrap().loss)
+        .map(|_| trainer.train_step(&mut data).unwrap().loss)
         .collect();
     let g = Generation {
         max_new_tokens: 80,

@@ -3,6 +3,7 @@
 use llm::data::TokenDataset;
 use llm::model::config::Config;
 use llm::run;
+use llm::stages::pretrain::Pretrain;
 use llm::train::Trainer;
 use llm::Error;
 use nn::state_dict;
@@ -42,13 +43,7 @@ fn parity_config() -> Config {
 #[test]
 fn twenty_adamw_steps_match_pytorch() {
     let dict = state_dict::load(PARITY).unwrap();
-    let mut trainer = Trainer::new(
-        parity_config(),
-        TokenDataset::from_tokens(vec![0; 100]),
-        None,
-        Device::Cpu,
-    )
-    .unwrap();
+    let mut trainer = Trainer::new(parity_config(), Device::Cpu).unwrap();
     for (name, var) in trainer.model.named_params() {
         var.set_value(
             dict.get(&name)
@@ -71,8 +66,33 @@ fn twenty_adamw_steps_match_pytorch() {
     }
 }
 
+/// A trainer and the pretraining objective it steps on.
+struct Run {
+    trainer: Trainer,
+    data: Pretrain,
+}
+
+impl std::ops::Deref for Run {
+    type Target = Trainer;
+    fn deref(&self) -> &Trainer {
+        &self.trainer
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut Trainer {
+        &mut self.trainer
+    }
+}
+
+impl Run {
+    fn train_step(&mut self) -> llm::Result<llm::train::StepStats> {
+        self.trainer.train_step(&mut self.data)
+    }
+}
+
 /// A small run over a fixed token stream.
-fn small_trainer(max_iters: usize, dropout: f64) -> Trainer {
+fn small_trainer(max_iters: usize, dropout: f64) -> Run {
     let text: Vec<u32> = (0..5000u32).map(|i| (i * 7 + i / 13) % 20).collect();
     let cfg = Config {
         vocab_size: 20,
@@ -90,19 +110,19 @@ fn small_trainer(max_iters: usize, dropout: f64) -> Trainer {
         ..Config::char_small()
     };
     let val = TokenDataset::from_tokens(text[4000..].to_vec());
-    Trainer::new(
-        cfg,
+    let data = Pretrain::new(
         TokenDataset::from_tokens(text[..4000].to_vec()),
         Some(val),
-        Device::Cpu,
-    )
-    .unwrap()
+        &cfg,
+    );
+    Run {
+        trainer: Trainer::new(cfg, Device::Cpu).unwrap(),
+        data,
+    }
 }
 
-fn losses(trainer: &mut Trainer, steps: usize) -> Vec<f64> {
-    (0..steps)
-        .map(|_| trainer.train_step().unwrap().loss)
-        .collect()
+fn losses(run: &mut Run, steps: usize) -> Vec<f64> {
+    (0..steps).map(|_| run.train_step().unwrap().loss).collect()
 }
 
 #[test]

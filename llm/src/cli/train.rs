@@ -3,17 +3,15 @@
 use llm::data::{Meta, Split, TokenDataset};
 use llm::generate::{generate, Generation, Sampling};
 use llm::model::config::{self, Config};
+use llm::run;
 use llm::run::lock::RunLock;
 use llm::run::source::{self, DataSource};
-use llm::run::{self, CURVE};
+use llm::stages::pretrain::Pretrain;
 use llm::tokenizer::{self, Special, Tokenizer};
-use llm::train::log::{History, TrainLog};
-use llm::train::plot::{loss_curve_svg, Series};
-use llm::train::{LossEstimate, Trainer};
+use llm::train::objective::Objective;
+use llm::train::{driver, Trainer};
 use llm::{Error, Result, TINY_SHAKESPEARE};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use tensor::Device;
 
 /// Train a language model
@@ -265,8 +263,10 @@ impl Args {
         let mut data = self.data(&out)?;
         let cfg = self.config(&out, data.tokenizer.vocab_size())?;
         check_splits(&mut data, &cfg)?;
+        let mut objective = Pretrain::new(data.train, data.val, &cfg);
+        objective.check(&cfg)?;
         // The trainer first: a device that cannot be used fails before anything is written.
-        let mut trainer = Trainer::new(cfg.clone(), data.train, data.val, device)?;
+        let mut trainer = Trainer::new(cfg.clone(), device)?;
         llm::data::create_out_dir(&out)?;
         let _lock = RunLock::acquire(&out)?;
         if self.resume {
@@ -277,66 +277,18 @@ impl Args {
             run::write_run_files(&out, &cfg, data.tokenizer.as_ref())?;
             data.source.write(&out)?;
         }
-        let (mut log, mut history) = TrainLog::open(&out, self.resume.then_some(trainer.step))?;
-        let n_params = nn::Module::num_params(&trainer.model);
         eprintln!(
             "training {:?} ({:.2}M parameters) for {} steps of {} tokens on {}; data {}; run directory {}",
             cfg.model,
-            n_params as f64 / 1e6,
+            nn::Module::num_params(&trainer.model) as f64 / 1e6,
             cfg.max_iters,
             cfg.tokens_per_step(),
             device.describe(),
             data.source.describe(),
             out.display()
         );
-        let interrupted = interrupt_flag();
-        let progress = progress_bar(cfg.max_iters, trainer.step);
-        let started = std::time::Instant::now();
-        let first_step = trainer.step;
-        let mut saved_step = self.resume.then_some(trainer.step);
-        while trainer.step < cfg.max_iters && !interrupted.load(Ordering::Relaxed) {
-            if cfg.eval_interval > 0 && trainer.step % cfg.eval_interval == 0 {
-                evaluate(&mut trainer, &mut log, &mut history, &progress);
-            }
-            let s = trainer.train_step().map_err(|e| {
-                progress.abandon();
-                stopped(e, &out, saved_step)
-            })?;
-            log.step(&s)?;
-            history.train.push((s.step, s.loss));
-            progress.set_position(s.step as u64);
-            progress.set_message(format!(
-                "loss {:.4} | lr {:.2e} | {:.0} tok/s",
-                s.loss, s.lr, s.tok_per_s
-            ));
-            if cfg.checkpoint_interval > 0 && s.step % cfg.checkpoint_interval == 0 {
-                trainer.save(&out)?;
-                saved_step = Some(trainer.step);
-                write_curve(&out, &trainer, &history)?;
-            }
-        }
-        let was_interrupted = interrupted.load(Ordering::Relaxed) && trainer.step < cfg.max_iters;
-        // The checkpoint first: nothing after it can lose the trained steps.
-        trainer.save(&out)?;
-        if !was_interrupted {
-            evaluate(&mut trainer, &mut log, &mut history, &progress);
-        }
-        write_curve(&out, &trainer, &history)?;
-        progress.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
-        let tokens = (trainer.step - first_step) * cfg.tokens_per_step();
-        let last_val = history
-            .val
-            .last()
-            .map_or("n/a".to_string(), |v| format!("{:.4}", v.1));
-        eprintln!(
-            "{} at step {} after {seconds:.1} s ({:.0} tokens/s); validation loss {last_val}; checkpoint in {}",
-            if was_interrupted { "interrupted" } else { "finished" },
-            trainer.step,
-            tokens as f64 / seconds.max(1e-9),
-            out.display()
-        );
-        if was_interrupted {
+        let outcome = driver::drive(&mut trainer, &mut objective, &out, self.resume, "tok")?;
+        if outcome.interrupted {
             eprintln!("continue with: {}", self.resume_command(&out));
         } else if self.sample_chars > 0 {
             print_sample(&trainer, data.tokenizer.as_ref(), self.sample_chars)?;
@@ -397,71 +349,6 @@ fn check_splits(data: &mut Data, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// The error that stopped training, with what is left on disk.
-fn stopped(e: Error, out: &Path, saved_step: Option<usize>) -> Error {
-    let left = match saved_step {
-        Some(step) => format!(
-            "the checkpoint of step {step} in {} is untouched",
-            out.display()
-        ),
-        None => format!("no checkpoint was written to {}", out.display()),
-    };
-    Error::Invalid(format!("{e}; stopping: {left}"))
-}
-
-/// Evaluates, logs and reports the losses; an evaluation that fails is reported as a warning,
-/// never fatal to the training.
-fn evaluate(
-    trainer: &mut Trainer,
-    log: &mut TrainLog,
-    history: &mut History,
-    progress: &indicatif::ProgressBar,
-) {
-    let e: LossEstimate = match trainer.estimate_loss() {
-        Ok(e) => e,
-        Err(e) => {
-            say(
-                progress,
-                &format!("warning: evaluation at step {} skipped: {e}", trainer.step),
-            );
-            return;
-        }
-    };
-    if let Err(e) = log.eval(trainer.step, &e) {
-        say(progress, &format!("warning: {e}"));
-    }
-    if let Some(v) = e.val {
-        history.val.push((trainer.step, v));
-    }
-    let val = e
-        .val
-        .map_or(String::new(), |v| format!(", val loss {v:.4}"));
-    say(
-        progress,
-        &format!("step {}: train loss {:.4}{val}", trainer.step, e.train),
-    );
-}
-
-/// Writes the loss curve.
-fn write_curve(out: &Path, trainer: &Trainer, history: &History) -> Result<()> {
-    let svg = loss_curve_svg(
-        &format!("{} ({} steps)", out.display(), trainer.step),
-        &[
-            Series {
-                name: "train",
-                color: "#1f77b4",
-                points: &history.train,
-            },
-            Series {
-                name: "validation",
-                color: "#d62728",
-                points: &history.val,
-            },
-        ],
-    );
-    run::write_atomically(&out.join(CURVE), svg.as_bytes())
-}
-
 /// Prints about `chars` characters sampled from the trained model to standard output.
 fn print_sample(trainer: &Trainer, tokenizer: &dyn Tokenizer, chars: usize) -> Result<()> {
     let prompt = tokenizer
@@ -485,40 +372,4 @@ fn print_sample(trainer: &Trainer, tokenizer: &dyn Tokenizer, chars: usize) -> R
         text.truncate(cut);
     }
     super::print(&format!("{text}\n"))
-}
-
-/// Prints a line above the progress bar (or plainly when there is no bar).
-fn say(progress: &indicatif::ProgressBar, line: &str) {
-    if progress.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        progress.println(line);
-    }
-}
-
-fn progress_bar(total: usize, at: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30.cyan/blue} {pos}/{len} | {msg} | {elapsed_precise} < {eta_precise}",
-        )
-        .expect("a valid progress template"),
-    );
-    bar.set_position(at as u64);
-    bar
-}
-
-/// A flag set by Ctrl-C; a second Ctrl-C exits at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let handler_flag = flag.clone();
-    // Another handler may already be installed (e.g. in tests running several commands); the
-    // run then simply cannot be interrupted gracefully.
-    let _ = ctrlc::set_handler(move || {
-        if handler_flag.swap(true, Ordering::Relaxed) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)");
-    });
-    flag
 }

@@ -1,9 +1,10 @@
 //! The training log: one JSON object per line, for each step
-//! (`{"step", "loss", "grad_norm", "lr", "ms", "tok_per_s"}`) and each evaluation
-//! (`{"step", "train_loss", "val_loss"}`). On resume, lines after the checkpoint's step (written
+//! (`{"step", "loss", "grad_norm", "lr", "ms", "tok_per_s"}`) and each evaluation (`{"step"}`
+//! and the objective's metrics, such as `"train_loss"` and `"val_loss"`). On resume, lines after the checkpoint's step (written
 //! by the interrupted run) are dropped, so the log describes exactly the resumed run.
 
-use super::{LossEstimate, StepStats};
+use super::objective::Metrics;
+use super::StepStats;
 use crate::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -76,8 +77,13 @@ impl TrainLog {
     }
 
     /// Appends an evaluation.
-    pub fn eval(&mut self, step: usize, e: &LossEstimate) -> Result<()> {
-        self.write(serde_json::json!({"step": step, "train_loss": e.train, "val_loss": e.val}))
+    pub fn eval(&mut self, step: usize, metrics: &Metrics) -> Result<()> {
+        let mut line = serde_json::Map::new();
+        line.insert("step".into(), step.into());
+        for (name, value) in metrics {
+            line.insert(name.clone(), (*value).into());
+        }
+        self.write(serde_json::Value::Object(line))
     }
 }
 
@@ -105,14 +111,11 @@ mod tests {
         for s in 1..=5 {
             log.step(&stats(s, 5.0 - s as f64)).unwrap();
         }
-        log.eval(
-            4,
-            &LossEstimate {
-                train: 1.5,
-                val: Some(1.75),
-            },
-        )
-        .unwrap();
+        let metrics = vec![
+            ("train_loss".to_string(), 1.5),
+            ("val_loss".to_string(), 1.75),
+        ];
+        log.eval(4, &metrics).unwrap();
         drop(log);
         let (mut log, h) = TrainLog::open(dir.path(), Some(4)).unwrap();
         assert_eq!(h.train, vec![(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]);

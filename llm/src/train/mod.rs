@@ -1,5 +1,6 @@
-//! Training: the optimization step, periodic evaluation, checkpoints, the log and the loss
-//! curve.
+//! Training: the optimization step ([`Trainer`]), what a stage trains for ([`objective`]), the
+//! run around the steps ([`driver`]: evaluation and checkpoint cadence, Ctrl-C, the log and the
+//! loss curve).
 //!
 //! One step: `gradient_accumulation_steps` micro-batches, each loss scaled by `1/k` before its
 //! backward pass (so the summed gradient is the mean over all micro-batches), clipping to a
@@ -7,10 +8,11 @@
 //! generators (initial weights, batch sampling, dropout); the last two are saved in
 //! checkpoints, so a resumed run continues exactly as if it had not stopped.
 
+pub mod driver;
 pub mod log;
+pub mod objective;
 pub mod plot;
 
-use crate::data::TokenDataset;
 use crate::model::config::Config;
 use crate::model::Model;
 use crate::run::checkpoint::{self, TrainState};
@@ -19,6 +21,7 @@ use autograd::no_grad;
 use nn::optim::{AdamW, AdamWConfig, Optimizer};
 use nn::schedule::Schedule;
 use nn::{Module, SharedRng};
+use objective::{Loss, Metrics, Objective};
 use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
@@ -58,16 +61,8 @@ pub struct StepPhases {
     pub update: f64,
 }
 
-/// Mean losses from [`Trainer::estimate_loss`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LossEstimate {
-    /// Mean loss on the training split.
-    pub train: f64,
-    /// Mean loss on the validation split, if there is one.
-    pub val: Option<f64>,
-}
-
-/// A model, its optimizer and data, and the state that makes training resumable.
+/// A model, its optimizer, and the state that makes training resumable. What it trains for is
+/// an [`Objective`] passed to each step.
 pub struct Trainer {
     /// The run's configuration.
     pub cfg: Config,
@@ -83,10 +78,6 @@ pub struct Trainer {
     pub batch_rng: Rng,
     /// Draws the dropout masks (shared with the model's dropout layers).
     pub drop_rng: SharedRng,
-    /// Training tokens.
-    pub train: TokenDataset,
-    /// Validation tokens, if any.
-    pub val: Option<TokenDataset>,
     /// Where the model lives; batches are copied there.
     pub device: Device,
 }
@@ -104,21 +95,29 @@ pub fn schedule(cfg: &Config) -> Schedule {
 impl Trainer {
     /// A fresh run: the model initialised from `cfg.seed` on `device`, AdamW over all its
     /// parameters (weight decay on matrices only), generators seeded from `cfg.seed`.
-    pub fn new(
-        cfg: Config,
-        train: TokenDataset,
-        val: Option<TokenDataset>,
-        device: Device,
-    ) -> Result<Trainer> {
+    pub fn new(cfg: Config, device: Device) -> Result<Trainer> {
         cfg.validate_resolved().map_err(|e| Error::Config(e.0))?;
-        for data in std::iter::once(&train).chain(&val) {
-            data.check_ids(cfg.vocab_size)?;
-        }
         let drop_rng = SharedRng::new(cfg.seed.wrapping_add(2));
         let model = Model::new(&cfg, &mut Rng::new(cfg.seed), &drop_rng);
+        Trainer::with_model(cfg, model, drop_rng, device)
+    }
+
+    /// A run that starts from `model` (built for `cfg`, its dropout layers drawing from
+    /// `drop_rng`), with a fresh optimizer over its trainable parameters.
+    pub fn with_model(
+        cfg: Config,
+        model: Model,
+        drop_rng: SharedRng,
+        device: Device,
+    ) -> Result<Trainer> {
         model.to_device(device)?;
+        let trainable = model
+            .named_params()
+            .into_iter()
+            .filter(|(_, p)| p.requires_grad())
+            .collect();
         let opt = AdamW::new(
-            model.named_params(),
+            trainable,
             AdamWConfig {
                 beta1: cfg.beta1,
                 beta2: cfg.beta2,
@@ -134,33 +133,58 @@ impl Trainer {
             opt,
             step: 0,
             drop_rng,
-            train,
-            val,
             device,
         })
     }
 
-    /// One optimizer step on explicit micro-batches `(inputs, targets)`, each `(B, T)`.
+    /// One optimizer step on explicit language-model micro-batches `(inputs, targets)`, each
+    /// `(B, T)`.
     pub fn step_on(&mut self, micro_batches: &[(Tensor, Tensor)]) -> Result<StepStats> {
+        let device = self.device;
+        let mut batches = micro_batches.iter();
+        self.step_with(micro_batches.len(), |model, _| {
+            let (x, y) = batches.next().expect("one batch per micro-step");
+            let (x, y) = (x.try_to_device(device)?, y.try_to_device(device)?);
+            Ok(Loss {
+                loss: model.loss(&x, &y),
+                units: x.numel(),
+            })
+        })
+    }
+
+    /// One optimizer step on `gradient_accumulation_steps` micro-batches drawn by `objective`.
+    pub fn train_step(&mut self, objective: &mut dyn Objective) -> Result<StepStats> {
+        let device = self.device;
+        self.step_with(self.cfg.gradient_accumulation_steps, |model, rng| {
+            objective.loss(model, rng, device)
+        })
+    }
+
+    /// One optimizer step over `k` micro-batch losses from `micro(model, batch_rng)`: each loss
+    /// scaled by `1/k` and backpropagated in turn, then clipping, the scheduled learning rate
+    /// and AdamW. A loss that is not finite stops the step before the update.
+    fn step_with(
+        &mut self,
+        k: usize,
+        mut micro: impl FnMut(&Model, &mut Rng) -> Result<Loss>,
+    ) -> Result<StepStats> {
         let start = Instant::now();
         let mut phases = StepPhases::default();
         let mut lap = Lap::new();
         self.model.train();
-        let k = micro_batches.len() as f64;
         let mut total = 0.0;
-        let mut tokens = 0;
-        for (x, y) in micro_batches {
-            let (x, y) = (x.try_to_device(self.device)?, y.try_to_device(self.device)?);
-            let loss = self.model.loss(&x, &y);
+        let mut units = 0;
+        for _ in 0..k {
+            let Loss { loss, units: n } = micro(&self.model, &mut self.batch_rng)?;
             total += loss.value().item();
-            tokens += x.numel();
+            units += n;
             phases.forward += lap.ms();
             // Scaling each micro-batch's loss by 1/k makes the accumulated gradient the
             // gradient of the mean loss over all k micro-batches.
-            loss.mul_scalar(1.0 / k).backward();
+            loss.mul_scalar(1.0 / k as f64).backward();
             phases.backward += lap.ms();
         }
-        let loss = total / k;
+        let loss = total / k as f64;
         if !loss.is_finite() {
             self.opt.zero_grad();
             return Err(Error::NonFiniteLoss {
@@ -187,7 +211,7 @@ impl Trainer {
             grad_norm,
             lr,
             ms: seconds * 1e3,
-            tok_per_s: tokens as f64 / seconds,
+            tok_per_s: units as f64 / seconds,
             phases,
         })
     }
@@ -212,40 +236,16 @@ impl Trainer {
         Ok(())
     }
 
-    /// One optimizer step on micro-batches drawn from the training set.
-    pub fn train_step(&mut self) -> Result<StepStats> {
-        let (b, t) = (self.cfg.batch_size, self.cfg.block_size);
-        let batches = (0..self.cfg.gradient_accumulation_steps)
-            .map(|_| self.train.sample_batch(b, t, &mut self.batch_rng))
-            .collect::<Result<Vec<_>>>()?;
-        self.step_on(&batches)
-    }
-
-    /// Mean loss over `eval_iters` random batches of each split, in evaluation mode. The
-    /// batches come from a generator seeded by the step, so evaluation draws nothing from the
+    /// The model's metrics under `objective`, in evaluation mode with gradients off. Its random
+    /// draws come from a generator seeded by the step, so evaluation draws nothing from the
     /// training generators and does not change the run.
-    pub fn estimate_loss(&mut self) -> Result<LossEstimate> {
+    pub fn evaluate(&mut self, objective: &mut dyn Objective) -> Result<Metrics> {
         self.model.eval();
         let mut rng =
             Rng::new(self.cfg.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let (b, t, n) = (
-            self.cfg.batch_size,
-            self.cfg.block_size,
-            self.cfg.eval_iters.max(1),
-        );
-        let mut mean = |data: &TokenDataset| -> Result<f64> {
-            let mut sum = 0.0;
-            for _ in 0..n {
-                let (x, y) = data.sample_batch(b, t, &mut rng)?;
-                let (x, y) = (x.try_to_device(self.device)?, y.try_to_device(self.device)?);
-                sum += no_grad(|| self.model.loss(&x, &y).value().item());
-            }
-            Ok(sum / n as f64)
-        };
-        let train = mean(&self.train)?;
-        let val = self.val.as_ref().map(&mut mean).transpose()?;
+        let metrics = no_grad(|| objective.evaluate(&self.model, &mut rng, self.device));
         self.model.train();
-        Ok(LossEstimate { train, val })
+        metrics
     }
 }
 

@@ -1,0 +1,4 @@
+//! The training stages, one objective per file (see [`crate::train::objective`]): what turns a
+//! batch into a loss and a model into metrics. Pretraining is one stage among others.
+
+pub mod pretrain;
