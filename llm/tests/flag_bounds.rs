@@ -83,4 +83,18 @@ fn negative_values_reach_the_check_that_explains_them() {
         &llm(&["sample", "--model", "nowhere", "--top-p", "-0.5"]),
         "--top-p must be in (0, 1]",
     );
+    fails_with(
+        &llm(&[
+            "prepare",
+            "--input",
+            "x",
+            "--tokenizer",
+            "char",
+            "--out",
+            "y",
+            "--val-fraction",
+            "-0.1",
+        ]),
+        "--val-fraction -0.1 is not in [0, 1)",
+    );
 }

@@ -21,8 +21,13 @@ pub struct Args {
     /// The output directory (created if needed).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// The fraction of the text, taken from its end, that goes to val.bin.
-    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    /// The fraction of the text, taken from its end, that goes to val.bin, in [0, 1).
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.1,
+        allow_negative_numbers = true
+    )]
     val_fraction: f64,
     /// What to do with special-token strings such as <|endoftext|>.
     #[arg(long, value_enum, default_value_t)]
