@@ -420,7 +420,7 @@ fn data_readers() {
     )
     .unwrap();
     fuzz("labelled", &labelled, &labelled, 13, |p| {
-        let _ = llm::data::instruct::read_labelled(p);
+        let _ = llm::data::labelled::read_labelled(p);
     });
 }
 

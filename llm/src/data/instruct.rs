@@ -124,15 +124,6 @@ fn shared_prefix<'a>(a: &'a str, b: &str) -> &'a str {
     &a[..n]
 }
 
-/// A text with a class label.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Labelled {
-    /// The class, as written in the file (e.g. `ham` or `spam`).
-    pub label: String,
-    /// The text.
-    pub text: String,
-}
-
 /// Reads instruction examples from a JSON array or JSON Lines file.
 pub fn read_instructions(path: &Path) -> Result<Vec<Instruction>> {
     read_records(path)
@@ -143,27 +134,8 @@ pub fn read_preferences(path: &Path) -> Result<Vec<Preference>> {
     read_records(path)
 }
 
-/// Reads `label<TAB>text` lines (blank lines are skipped), as in the SMS Spam Collection.
-pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>> {
-    let text = read_text(path)?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (label, text) = line
-            .split_once('\t')
-            .ok_or_else(|| Error::parse(path, i + 1, "expected a label, a tab, then the text"))?;
-        out.push(Labelled {
-            label: label.to_string(),
-            text: text.to_string(),
-        });
-    }
-    non_empty(path, out)
-}
-
 /// Records from a JSON array or a JSON Lines file.
-fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+pub(crate) fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let text = read_text(path)?;
     let records = match text.trim_start().starts_with('[') {
         true => serde_json::from_str(&text).map_err(|e| Error::json(path, &e))?,
@@ -179,7 +151,7 @@ fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     non_empty(path, records)
 }
 
-fn non_empty<T>(path: &Path, records: Vec<T>) -> Result<Vec<T>> {
+pub(crate) fn non_empty<T>(path: &Path, records: Vec<T>) -> Result<Vec<T>> {
     match records.is_empty() {
         true => Err(Error::Invalid(format!(
             "{} holds no records",
@@ -252,12 +224,6 @@ mod tests {
             .unwrap_err()
             .to_string()
             .ends_with("holds no records"));
-        let path = write(dir.path(), "bad.tsv", "ham\tok\nno tab here\n");
-        let err = read_labelled(&path).unwrap_err().to_string();
-        assert!(
-            err.ends_with("bad.tsv, line 2: expected a label, a tab, then the text"),
-            "{err}"
-        );
     }
 
     #[test]

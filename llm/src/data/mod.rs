@@ -13,11 +13,12 @@
 pub mod batch;
 pub mod dataset;
 pub mod instruct;
+pub mod labelled;
 pub mod prepare;
 
 pub use dataset::{EvalBatches, Split, TokenDataset};
-pub use instruct::{read_instructions, read_labelled, read_preferences};
-pub use instruct::{Instruction, Labelled, Preference};
+pub use instruct::{read_instructions, read_preferences, Instruction, Preference};
+pub use labelled::{read_labelled, Labelled};
 pub use prepare::{prepare, PrepareOptions};
 
 use crate::tokenizer::{self, Tokenizer};

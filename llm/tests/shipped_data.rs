@@ -1,0 +1,42 @@
+//! The datasets under `data/` are there, whole, and read as their documentation says.
+
+use llm::data::labelled::{labels_of, read_labelled};
+use std::path::{Path, PathBuf};
+
+fn shipped(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(path)
+}
+
+#[test]
+fn the_spam_collection_and_sst2_read_with_their_counts() {
+    let spam = shipped("finetune/SMSSpamCollection.tsv");
+    assert_eq!(std::fs::metadata(&spam).unwrap().len(), 477_907);
+    let sms = read_labelled(&spam).unwrap();
+    assert_eq!(sms.len(), 5574);
+    assert_eq!(sms.iter().filter(|s| s.label == "spam").count(), 747);
+    assert_eq!(labels_of(&sms, &spam).unwrap(), ["ham", "spam"]);
+    for (file, rows, positive) in [
+        ("train", 60_614, 33_828),
+        ("dev", 6_735, 3_741),
+        ("test", 872, 444),
+    ] {
+        let path = shipped(&format!("sentiment/sst2/{file}.tsv"));
+        let sst = read_labelled(&path).unwrap();
+        assert_eq!(sst.len(), rows, "{file}");
+        assert_eq!(
+            sst.iter().filter(|s| s.label == "1").count(),
+            positive,
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn the_tinystories_sample_is_whole() {
+    let text =
+        std::fs::read_to_string(shipped("tinystories/TinyStories-train-first2MiB.txt")).unwrap();
+    assert_eq!(text.len(), 2 << 20);
+    assert_eq!(text.matches("<|endoftext|>").count(), 2316);
+}
