@@ -27,6 +27,7 @@ enum Command {
     Tokenize(cli::tokenize::Args),
     BpeTrain(cli::bpe_train::Args),
     Prepare(cli::prepare::Args),
+    Classify(cli::classify::Args),
 }
 
 impl Command {
@@ -38,6 +39,7 @@ impl Command {
             Command::Tokenize(args) => args.run(),
             Command::BpeTrain(args) => args.run(),
             Command::Prepare(args) => args.run(),
+            Command::Classify(args) => args.run(),
         }
     }
 }

@@ -24,7 +24,8 @@ use tensor::Device;
 /// --overwrite), and only one `llm train` at a time may use it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A named configuration: char-small, bigram, shakespeare-char or gpt2 [default: char-small].
+    /// A named configuration: char-small, bigram, shakespeare-char, stories-small or gpt2
+    /// [default: char-small].
     #[arg(long, value_name = "NAME")]
     preset: Option<String>,
     /// A JSON file of settings with nanoGPT's key names, overriding the preset's.
@@ -35,9 +36,9 @@ pub struct Args {
     /// uses the data it was started with.
     #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
-    /// The tokenizer for a text file given with --data: char, gpt2 or a tokenizer file
-    /// [default: char].
-    #[arg(long, value_name = "char|gpt2|PATH")]
+    /// The tokenizer for a text file given with --data: char, gpt2, bpe:N (a byte-level BPE of N
+    /// ids trained on the text) or a tokenizer file [default: char].
+    #[arg(long, value_name = "char|gpt2|bpe:N|PATH")]
     tokenizer: Option<String>,
     /// The run directory for checkpoints, the log and the loss curve [default: runs/PRESET].
     #[arg(long, value_name = "DIR")]
@@ -133,8 +134,29 @@ fn load_data(path: Option<&Path>, spec: &str) -> Result<Data> {
         });
     }
     let text = llm::data::read_text(path)?;
-    let tok = tokenizer::resolve(spec, || Ok(text.clone()))?;
+    let tok = match spec.strip_prefix("bpe:") {
+        Some(size) => bpe_on(&text, size)?,
+        None => tokenizer::resolve(spec, || Ok(text.clone()))?,
+    };
     split_text(&text, tok, Some(absolute), spec)
+}
+
+/// A byte-level BPE of `size` ids (GPT-2's split pattern, `<|endoftext|>` special) trained on
+/// `text`: `--tokenizer bpe:N`. Deterministic, so a resumed run trains the same one.
+fn bpe_on(text: &str, size: &str) -> Result<Box<dyn Tokenizer>> {
+    let size: usize = size
+        .parse()
+        .ok()
+        .filter(|n| (257..=1 << 22).contains(n))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "--tokenizer bpe:{size}: the size must be a whole number from 257 to 4194304"
+            ))
+        })?;
+    let specials = [llm::tokenizer::ENDOFTEXT.to_string()];
+    let tok =
+        llm::tokenizer::BpeTokenizer::train(text, size, llm::tokenizer::Pattern::Gpt2, &specials)?;
+    Ok(Box::new(tok))
 }
 
 impl Args {
@@ -308,7 +330,7 @@ impl Args {
 
 /// Makes `out` ready for a new run: refuses a directory that holds a run, or, with
 /// `overwrite`, deletes that run's files (nothing else in the directory).
-fn claim_run_dir(out: &Path, overwrite: bool) -> Result<()> {
+pub fn claim_run_dir(out: &Path, overwrite: bool) -> Result<()> {
     if !run::holds_run(out) {
         return Ok(());
     }

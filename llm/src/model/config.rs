@@ -79,10 +79,22 @@ pub struct Config {
     /// (see [`crate::model::heads::Pool`]).
     #[serde(default)]
     pub pool: Pool,
+    /// Rank of the LoRA adapters on the transformer's linear layers; 0 for none.
+    #[serde(default)]
+    pub lora_rank: usize,
+    /// LoRA's scale numerator: an adapter's update is multiplied by `lora_alpha / lora_rank`.
+    #[serde(default)]
+    pub lora_alpha: f64,
 }
 
 /// Names of the presets, the first being the default.
-pub const PRESETS: [&str; 4] = ["char-small", "bigram", "shakespeare-char", "gpt2"];
+pub const PRESETS: [&str; 5] = [
+    "char-small",
+    "bigram",
+    "shakespeare-char",
+    "stories-small",
+    "gpt2",
+];
 
 /// Upper bounds of the size keys: far beyond any model this crate trains, and low enough that
 /// no size computed from them overflows or asks for an allocation that cannot exist.
@@ -212,6 +224,8 @@ impl Config {
             seed: 1337,
             n_classes: 0,
             pool: Pool::Last,
+            lora_rank: 0,
+            lora_alpha: 0.0,
         }
     }
 
@@ -252,6 +266,18 @@ impl Config {
                 eval_interval: 250,
                 eval_iters: 200,
                 checkpoint_interval: 250,
+                ..base
+            },
+            // A small English base model for fine-tuning: char-small's shape over a BPE
+            // vocabulary, trained on the shipped TinyStories sample (see the README).
+            "stories-small" => Config {
+                learning_rate: 3e-3,
+                min_lr: 3e-4,
+                warmup_iters: 50,
+                lr_decay_iters: 1500,
+                max_iters: 1500,
+                eval_interval: 250,
+                checkpoint_interval: 500,
                 ..base
             },
             // GPT-2 124M with nanoGPT's train_gpt2.py optimizer settings.
@@ -342,6 +368,20 @@ impl Config {
         }
         if self.n_classes > 0 && self.model != Architecture::Gpt {
             return fail("a classification head (n_classes) needs the gpt model".into());
+        }
+        if self.lora_rank > 0 {
+            if self.model != Architecture::Gpt || self.lora_rank > self.n_embd {
+                return fail(format!(
+                    "lora_rank {} needs the gpt model and at most n_embd ({})",
+                    self.lora_rank, self.n_embd
+                ));
+            }
+            if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
+                return fail(format!(
+                    "lora_alpha {} must be a finite number above 0",
+                    self.lora_alpha
+                ));
+            }
         }
         if self.model == Architecture::Gpt && !self.n_embd.is_multiple_of(self.n_head) {
             return fail(format!(

@@ -12,7 +12,7 @@ use autograd::Var;
 use bigram::Bigram;
 use gpt::Gpt;
 use heads::{ClassifierHead, Pool};
-use nn::{KvCache, Linear, Module, SharedRng};
+use nn::{KvCache, Linear, LoraConfig, Module, SharedRng};
 use tensor::{Rng, Tensor};
 
 /// The architecture under the heads.
@@ -24,7 +24,8 @@ enum Body {
 }
 
 /// A language model (an architecture with its tied LM head) and the heads put on it: a
-/// classification head when its configuration has classes.
+/// classification head when its configuration has classes. LoRA adapters sit on the blocks'
+/// linear layers when the configuration gives them a rank.
 pub struct Model {
     body: Body,
     /// The classification head and how it pools an example, when the model classifies.
@@ -58,11 +59,21 @@ impl Model {
             Architecture::Gpt => Body::Gpt(Gpt::new(cfg, rng, drop_rng)),
         };
         let width = body.width();
-        Model {
+        let mut model = Model {
             body,
             classifier: (cfg.n_classes > 0)
                 .then(|| (ClassifierHead::new(width, cfg.n_classes, rng), cfg.pool)),
+        };
+        if cfg.lora_rank > 0 {
+            let lora = LoraConfig {
+                rank: cfg.lora_rank,
+                alpha: cfg.lora_alpha,
+                dropout: 0.0,
+                targets: LORA_TARGETS.iter().map(|t| t.to_string()).collect(),
+            };
+            nn::lora::apply(model.body.module_mut(), &lora, rng, drop_rng);
         }
+        model
     }
 
     /// The GPT under the heads, if the architecture is GPT.
@@ -169,6 +180,10 @@ impl Body {
         }
     }
 }
+
+/// The layers that get LoRA adapters when the configuration asks for them: every linear layer
+/// of the transformer blocks (the classification head is trained whole).
+pub const LORA_TARGETS: [&str; 4] = ["attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"];
 
 /// The name prefix of the classification head's weights.
 pub const CLASSIFIER: &str = "classifier";

@@ -60,9 +60,8 @@ pub fn save(dir: &Path, model: &dyn Module, opt: &dyn Optimizer, state: &TrainSt
 /// `dir/checkpoint.safetensors`, and returns the training state.
 pub fn restore(dir: &Path, model: &dyn Module, opt: &mut dyn Optimizer) -> Result<TrainState> {
     let dict = state_dict::load(dir.join(CHECKPOINT))?;
-    super::load::copy_weights(&dict, model, |ours| {
-        (format!("{MODEL_PREFIX}{ours}"), false)
-    })?;
+    let stored = |ours: &str| (format!("{MODEL_PREFIX}{ours}"), false);
+    super::load::copy_weights(&dict, model, stored, |_| true)?;
     let metadata = dict.metadata();
     let bad = |what: &str| Error::Invalid(format!("{}: {what}", dict.path().display()));
     let state: TrainState = metadata

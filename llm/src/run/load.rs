@@ -9,7 +9,7 @@
 use super::checkpoint::MODEL_PREFIX;
 use super::{read_config, read_tokenizer, CHECKPOINT};
 use crate::model::config::Config;
-use crate::model::{check, hf, Model};
+use crate::model::{check, hf, Model, CLASSIFIER};
 use crate::tokenizer::{Gpt2Tokenizer, Tokenizer};
 use crate::{Error, Result};
 use nn::state_dict::{self, StateDict};
@@ -38,54 +38,113 @@ pub fn load_model(dir: &Path) -> Result<(Model, Config, Box<dyn Tokenizer>)> {
 
 /// [`load_model`] without the check of the tokenizer against the model.
 fn load_unchecked(dir: &Path) -> Result<(Model, Config, Box<dyn Tokenizer>)> {
-    if dir.join(CHECKPOINT).is_file() {
-        let cfg = read_config(dir)?;
-        let tok = read_tokenizer(dir)?;
-        let dict = state_dict::load(dir.join(CHECKPOINT))?;
-        let stored = |ours: &str| (format!("{MODEL_PREFIX}{ours}"), false);
-        let model = build_and_fill(&cfg, &dict, stored)?;
-        return Ok((model, cfg, tok));
-    }
-    if hf::is_hf_dir(dir) {
-        let cfg = hf::config(dir)?;
-        let dict = state_dict::load(dir.join(hf::WEIGHTS))?;
-        let prefix = hf::prefix(&dict);
-        let stored = |ours: &str| {
-            let (name, transposed) = hf::hf_name(ours);
-            (format!("{prefix}{name}"), transposed)
-        };
-        let model = build_and_fill(&cfg, &dict, stored)?;
-        return Ok((model, cfg, Box::new(Gpt2Tokenizer::new())));
-    }
-    Err(Error::Invalid(format!(
-        "{} is neither a run directory (with {CHECKPOINT}) nor a Hugging Face GPT-2 directory (with config.json and {})",
-        dir.display(),
-        hf::WEIGHTS
-    )))
+    let source = Source::of(dir)?;
+    let (cfg, tok) = (source.config()?, source.tokenizer()?);
+    let dict = source.weights()?;
+    let model = build_and_fill(&cfg, &dict, |ours| source.stored(&dict, ours), |_| true)?;
+    Ok((model, cfg, tok))
 }
 
-/// Checks `cfg` against the weights, builds the model and copies the weights in.
+/// The configuration and tokenizer of the model in `dir` (a run directory or a Hugging Face
+/// directory), to start another stage from.
+pub fn base_config(dir: &Path) -> Result<(Config, Box<dyn Tokenizer>)> {
+    let source = Source::of(dir)?;
+    Ok((source.config()?, source.tokenizer()?))
+}
+
+/// A model of `cfg` whose body holds the weights of the model in `dir` (see [`base_config`]),
+/// and whose heads and adapters that `dir` lacks are fresh: `--init-from`. `cfg` must describe
+/// the same body as `dir`'s configuration (it may add heads and adapters).
+pub fn init_from(dir: &Path, cfg: &Config) -> Result<Model> {
+    let source = Source::of(dir)?;
+    let dict = source.weights()?;
+    let from_base = |name: &str| {
+        !name.starts_with(&format!("{CLASSIFIER}.")) && !nn::lora::is_adapter_param(name)
+    };
+    build_and_fill(cfg, &dict, |ours| source.stored(&dict, ours), from_base)
+}
+
+/// Where a model is loaded from.
+enum Source<'a> {
+    /// A run directory written by a stage of this crate.
+    Run(&'a Path),
+    /// A Hugging Face GPT-2 directory.
+    Hf(&'a Path),
+}
+
+impl<'a> Source<'a> {
+    fn of(dir: &'a Path) -> Result<Source<'a>> {
+        if dir.join(CHECKPOINT).is_file() {
+            return Ok(Source::Run(dir));
+        }
+        if hf::is_hf_dir(dir) {
+            return Ok(Source::Hf(dir));
+        }
+        Err(Error::Invalid(format!(
+            "{} is neither a run directory (with {CHECKPOINT}) nor a Hugging Face GPT-2 directory (with config.json and {})",
+            dir.display(),
+            hf::WEIGHTS
+        )))
+    }
+
+    fn config(&self) -> Result<Config> {
+        match self {
+            Source::Run(dir) => read_config(dir),
+            Source::Hf(dir) => hf::config(dir),
+        }
+    }
+
+    fn tokenizer(&self) -> Result<Box<dyn Tokenizer>> {
+        match self {
+            Source::Run(dir) => read_tokenizer(dir),
+            Source::Hf(_) => Ok(Box::new(Gpt2Tokenizer::new())),
+        }
+    }
+
+    fn weights(&self) -> Result<StateDict> {
+        Ok(match self {
+            Source::Run(dir) => state_dict::load(dir.join(CHECKPOINT))?,
+            Source::Hf(dir) => state_dict::load(dir.join(hf::WEIGHTS))?,
+        })
+    }
+
+    /// The name in `dict` of our weight `ours`, and whether it is stored transposed.
+    fn stored(&self, dict: &StateDict, ours: &str) -> (String, bool) {
+        match self {
+            Source::Run(_) => (format!("{MODEL_PREFIX}{ours}"), false),
+            Source::Hf(_) => {
+                let (name, transposed) = hf::hf_name(ours);
+                (format!("{}{name}", hf::prefix(dict)), transposed)
+            }
+        }
+    }
+}
+
+/// Checks `cfg` against the weights, builds the model and copies in the weights whose names
+/// `take` accepts (the others keep their fresh values).
 fn build_and_fill(
     cfg: &Config,
     dict: &StateDict,
     stored: impl Fn(&str) -> (String, bool),
+    take: impl Fn(&str) -> bool,
 ) -> Result<Model> {
     check::config_matches_weights(cfg, dict, |ours| stored(ours).0)?;
     let model = Model::new(cfg, &mut Rng::new(cfg.seed), &SharedRng::new(0));
-    copy_weights(dict, &model, stored)?;
+    copy_weights(dict, &model, stored, take)?;
     Ok(model)
 }
 
-/// Copies into every parameter and buffer of `model` the tensor `stored(name)` names in `dict`
-/// (transposed when it says so), reporting every missing, mis-shaped or non-finite weight at
-/// once. Extra tensors in the file are ignored.
+/// Copies into every parameter and buffer of `model` whose name `take` accepts the tensor
+/// `stored(name)` names in `dict` (transposed when it says so), reporting every missing,
+/// mis-shaped or non-finite weight at once. Extra tensors in the file are ignored.
 pub fn copy_weights(
     dict: &StateDict,
     model: &dyn Module,
     stored: impl Fn(&str) -> (String, bool),
+    take: impl Fn(&str) -> bool,
 ) -> Result<()> {
     let mut problems = vec![];
-    for (name, var) in model.named_state() {
+    for (name, var) in model.named_state().into_iter().filter(|(n, _)| take(n)) {
         let (theirs, transposed) = stored(&name);
         if let Some((index, value)) = dict.first_non_finite(&theirs) {
             problems.push(format!("`{theirs}` holds {value} at element {index}"));

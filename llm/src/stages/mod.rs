@@ -1,4 +1,5 @@
 //! The training stages, one objective per file (see [`crate::train::objective`]): what turns a
 //! batch into a loss and a model into metrics. Pretraining is one stage among others.
 
+pub mod classify;
 pub mod pretrain;

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod log;
 pub mod objective;
 pub mod plot;
+pub mod trainable;
 
 use crate::model::config::Config;
 use crate::model::Model;
