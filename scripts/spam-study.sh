@@ -56,5 +56,5 @@ for seed in $SEEDS; do
     done
     printf "bag-of-words\t%s\t%s\n" "$seed" \
         "$(target/release/examples/bag_of_words "runs/spam-all-$seed" 200 "$seed" |
-            sed -n 's/.*test \([0-9.]*\).*/\1/p')" | tee -a "$OUT"
+            sed -n 's/.*, test \([0-9.]*\) (.*/\1/p')" | tee -a "$OUT"
 done
