@@ -102,6 +102,15 @@ fn token_ids_outside_the_vocabulary_are_named_before_training() {
         &out,
         "train.bin: token id 60000 at byte 10 is not below the vocabulary size",
     );
+    // A damaged validation file is an error, not a run without validation.
+    let val = data.join("val.bin");
+    let mut ids = std::fs::read(&val).unwrap();
+    ids.push(0);
+    std::fs::write(&val, &ids).unwrap();
+    let out = llm(&["train", "--data", data.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    fails_with(&out, "val.bin has");
+    ids.pop();
+    std::fs::write(&val, &ids).unwrap();
     // A directory where a token file should be is named as such, not mapped.
     std::fs::remove_file(&train).unwrap();
     std::fs::create_dir(&train).unwrap();

@@ -118,9 +118,13 @@ fn load_data(path: Option<&Path>, spec: &str) -> Result<Data> {
         let meta_path = path.join("meta.json");
         let meta_bytes = std::fs::read(&meta_path).map_err(|e| Error::io("read", &meta_path, e))?;
         let train = TokenDataset::open_split(path, Split::Train)?;
-        let val = TokenDataset::open_split(path, Split::Val)
-            .ok()
-            .filter(|v| !v.is_empty());
+        // No val.bin, or an empty one (`--val-fraction 0`), means no validation split; a
+        // val.bin that cannot be read is an error, not a silent run without validation.
+        let val_path = path.join(Split::Val.file_name());
+        let val = match std::fs::metadata(&val_path) {
+            Ok(m) if m.len() > 0 => Some(TokenDataset::open_split(path, Split::Val)?),
+            _ => None,
+        };
         return Ok(Data {
             tokenizer: meta.tokenizer()?,
             source: DataSource {
