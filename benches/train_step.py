@@ -13,6 +13,11 @@ timed steps, each measured until the device is idle.
     python3 benches/train_step.py --device cuda               # GPT-2 124M, batch 8, context 1024
     python3 benches/train_step.py --config '{"n_layer": 6}'   # nanoGPT keys override the shape
 
+With --lengths, the step is a classifier's instead (benches/train_step.rs --shape
+spam-classifier): the same GPT with a classification head on the last real token of each
+right-padded sequence, cross-entropy over the classes, and with lora_rank > 0 LoRA adapters from
+the `peft` package on the blocks' linear layers, training only the adapters and the head.
+
 benches/train_step.rs runs this script with its own configuration in --config, so both sides
 train the same shape with the same hyperparameters. The last line on stdout is a JSON object:
 ms_per_step, tokens_per_s, first_loss, params (the parameter count) and torch (the version).
@@ -35,7 +40,7 @@ GPT2 = {
     "vocab_size": 50257, "block_size": 1024, "n_layer": 12, "n_head": 12, "n_embd": 768,
     "dropout": 0.0, "bias": True, "batch_size": 8, "learning_rate": 6e-4, "min_lr": 6e-5,
     "warmup_iters": 2000, "lr_decay_iters": 600000, "weight_decay": 0.1, "beta1": 0.9,
-    "beta2": 0.95, "grad_clip": 1.0,
+    "beta2": 0.95, "grad_clip": 1.0, "n_classes": 0, "lora_rank": 0, "lora_alpha": 0.0,
 }
 # The tiny shape of `benches/train_step.rs --tiny`.
 TINY = {**GPT2, "vocab_size": 512, "block_size": 64, "n_layer": 2, "n_head": 4, "n_embd": 64,
@@ -104,13 +109,46 @@ class Gpt(nn.Module):
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg["n_layer"]))
 
-    def forward(self, ids, targets):
+    def hidden(self, ids):
+        """The final states (B, T, C) after the last LayerNorm."""
         t = ids.shape[1]
         x = self.drop(self.wte(ids) + self.wpe(torch.arange(t, device=ids.device)))
         for block in self.h:
             x = block(x)
-        logits = self.ln_f(x) @ self.wte.weight.t()
+        return self.ln_f(x)
+
+    def forward(self, ids, targets):
+        logits = self.hidden(ids) @ self.wte.weight.t()
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+
+class Classifier(nn.Module):
+    """A GPT with a classification head on the state of each sequence's last real token
+    (sequences right-padded; causal attention keeps the padding out of the real tokens)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.gpt = Gpt(cfg)
+        self.classifier = nn.Linear(cfg["n_embd"], cfg["n_classes"])
+        nn.init.normal_(self.classifier.weight, 0.0, 0.02)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, ids, lengths, classes):
+        x = self.gpt.hidden(ids)
+        pooled = x[torch.arange(ids.shape[0], device=ids.device), lengths - 1]
+        return F.cross_entropy(self.classifier(pooled), classes)
+
+
+def with_lora(model, rank, alpha):
+    """`model` with LoRA adapters (the `peft` package) on every linear layer of the blocks,
+    the targets of our LoRA; only the adapters and the classification head train."""
+    from peft import LoraConfig, get_peft_model
+    lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, bias="none",
+                      target_modules=["c_attn", "c_proj", "c_fc"])
+    model = get_peft_model(model, lora)
+    for p in model.base_model.model.classifier.parameters():
+        p.requires_grad_(True)
+    return model
 
 
 def lr_at(cfg, step):
@@ -160,6 +198,10 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+    ap.add_argument("--lengths", default="",
+                    help="comma-separated lengths of the right-padded sequences of a "
+                         "classification step (with n_classes in --config); LoRA from "
+                         "lora_rank and lora_alpha in --config")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N more steps and print the time per operator "
                          "(on a GPU, per kernel) to stderr")
@@ -173,7 +215,14 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(1337)
     dev = torch.device(args.device)
-    model = Gpt(cfg).to(dev)
+    lengths = [int(n) for n in args.lengths.split(",") if n]
+    if lengths:
+        model = Classifier(cfg)
+        if cfg["lora_rank"] > 0:
+            model = with_lora(model, cfg["lora_rank"], cfg["lora_alpha"])
+    else:
+        model = Gpt(cfg)
+    model = model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg["weight_decay"]},
@@ -186,18 +235,28 @@ def main():
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     n_params = sum(p.numel() for p in params)
     b, t, v = cfg["batch_size"], cfg["block_size"], cfg["vocab_size"]
+    if lengths:
+        b, t = len(lengths), max(lengths)
     print(f"PyTorch {torch.__version__} on {device_name(dev)}: {n_params / 1e6:.2f}M parameters, "
           f"batch {b}, context {t}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
 
+    def batch():
+        """The model's inputs: a language-model batch, or a padded classification batch."""
+        if not lengths:
+            data = torch.randint(0, v, (b, t + 1), device=dev)
+            return data[:, :-1].contiguous(), data[:, 1:].contiguous()
+        ids = torch.randint(0, v, (b, t), device=dev)
+        classes = torch.randint(0, cfg["n_classes"], (b,), device=dev)
+        return ids, torch.tensor(lengths, device=dev), classes
+
     def step_at(step):
         """One training step, timed until the device is idle: (loss, milliseconds)."""
-        data = torch.randint(0, v, (b, t + 1), device=dev)
-        ids, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+        inputs = batch()
         sync()
         start = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        loss = model(ids, targets)
+        loss = model(*inputs)
         loss.backward()
         if cfg["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])

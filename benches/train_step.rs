@@ -5,6 +5,7 @@
 //! cargo bench --features cuda --bench train_step -- --device cuda   # GPT-2 124M, batch 8, context 1024
 //! cargo bench --bench train_step -- --shape nanogpt-cpu             # nanoGPT's CPU configuration
 //! cargo bench --bench train_step -- --tiny                          # a 2-layer GPT, seconds on a CPU
+//! cargo bench --bench train_step -- --shape spam-classifier --lora 8 # a LoRA fine-tuning step
 //! ```
 //!
 //! Shapes (`--shape`), all without gradient accumulation and without dropout (PyTorch's
@@ -18,9 +19,15 @@
 //! - `nanogpt-cpu`: nanoGPT's CPU configuration (4 layers, 4 heads, width 128, context 64,
 //!   batch 12, vocabulary 65);
 //! - `tiny` (also `--tiny`): 2 layers, 4 heads, width 64, context 64, a 512-token vocabulary,
-//!   batch 4.
+//!   batch 4;
+//! - `spam-classifier`: a fine-tuning step of `llm classify train` on the `stories-small` base
+//!   (4 layers, 4 heads, width 128, a 2,048-token vocabulary) with a 2-class head on the last
+//!   real token, batch 8 right-padded to the longest of [`LENGTHS`] (messages of the SMS spam
+//!   set run 10 to 80 tokens), learning rate 5e-4; with `--lora R`, LoRA adapters of rank `R`
+//!   (alpha `R`) on the blocks' linear layers and only the adapters and the head trained (the
+//!   reference uses the `peft` package). Tokens per second count the padded positions.
 //!
-//! One step is [`Trainer::step_on`]: forward, backward, clipping to a global norm of 1, AdamW
+//! One step is [`Trainer::step_on`] (for the classifier, [`Trainer::train_step`]): forward, backward, clipping to a global norm of 1, AdamW
 //! (decay 0.1 on matrices) at the warmup + cosine learning rate, with the preset's betas.
 //! Batches of random tokens are placed on the device beforehand; a step is timed until the
 //! device has finished it. Float32 throughout.
@@ -32,7 +39,7 @@
 //!
 //! Flags: `--device cpu|cuda` (default `cpu`; `cuda` is the first GPU, pick another with
 //! `CUDA_VISIBLE_DEVICES`), `--shape NAME`, `--steps N` timed steps (default 10) after
-//! `--warmup N` (default 2), `--reference FILE` (the PyTorch script; default the one in this
+//! `--warmup N` (default 2), `--lora R` (with `spam-classifier`), `--reference FILE` (the PyTorch script; default the one in this
 //! checkout), `--no-reference`, `--profile N` (with `--device cuda`: after timing, run N more
 //! steps with every kernel timed and print the time per kernel and step, from our side and from
 //! PyTorch's profiler, to stderr). Both sides report the median step. The last lines printed are
@@ -42,10 +49,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use llm::data::batch::Batch;
 use llm::data::TokenDataset;
 use llm::model::config::Config;
-use llm::train::Trainer;
-use nn::Module;
+use llm::model::Model;
+use llm::train::objective::{Loss, Metrics, Objective};
+use llm::train::{trainable, StepStats, Trainer};
+use nn::{Module, SharedRng};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,8 +63,8 @@ use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
 const USAGE: &str = "usage: train_step [--device cpu|cuda] \
-                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny | --tiny] \
-                     [--steps N] [--warmup N] [--reference FILE | --no-reference] [--profile N]";
+                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier | --tiny] \
+                     [--lora R] [--steps N] [--warmup N] [--reference FILE | --no-reference] [--profile N]";
 
 /// What to measure, from the command line.
 struct Options {
@@ -67,6 +77,8 @@ struct Options {
     reference: Option<PathBuf>,
     /// Steps to profile after the timed ones (0: none).
     profile: usize,
+    /// LoRA rank of the classifier shape (0: every parameter trains).
+    lora: usize,
 }
 
 impl Options {
@@ -79,6 +91,7 @@ impl Options {
             warmup: 2,
             reference: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_step.py")),
             profile: 0,
+            lora: 0,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -95,13 +108,14 @@ impl Options {
                 "--tiny" => o.shape = "tiny".into(),
                 "--shape" => {
                     o.shape = value()?;
-                    config(&o.shape)?;
+                    config(&o.shape, 0)?;
                 }
                 "--no-reference" => o.reference = None,
                 "--reference" => o.reference = Some(PathBuf::from(value()?)),
                 "--steps" => o.steps = count(value()?, 1)?,
                 "--warmup" => o.warmup = count(value()?, 0)?,
                 "--profile" => o.profile = count(value()?, 1)?,
+                "--lora" => o.lora = count(value()?, 1)?,
                 "--device" => {
                     o.device = match value()?.as_str() {
                         "cpu" => Device::Cpu,
@@ -113,6 +127,9 @@ impl Options {
                 }
                 other => return Err(format!("unknown argument `{other}`")),
             }
+        }
+        if o.lora > 0 && o.shape != "spam-classifier" {
+            return Err("--lora goes with --shape spam-classifier".into());
         }
         if o.profile > 0 && (o.device == Device::Cpu || cfg!(not(feature = "cuda"))) {
             return Err(
@@ -132,8 +149,12 @@ impl Options {
     }
 }
 
-/// The measured configuration of a shape named in the module docs.
-fn config(shape: &str) -> Result<Config, String> {
+/// The sequence lengths of the classifier's batch.
+const LENGTHS: [usize; 8] = [18, 52, 27, 71, 35, 12, 44, 60];
+
+/// The measured configuration of a shape named in the module docs (`lora`: the LoRA rank of
+/// the classifier shape).
+fn config(shape: &str, lora: usize) -> Result<Config, String> {
     let preset = |name| Config::preset(name).expect("a built-in preset");
     let one_batch = |cfg: Config| Config {
         gradient_accumulation_steps: 1,
@@ -164,6 +185,19 @@ fn config(shape: &str) -> Result<Config, String> {
             batch_size: 12,
             ..char_model
         },
+        "spam-classifier" => Config {
+            vocab_size: 2048,
+            n_classes: 2,
+            lora_rank: lora,
+            lora_alpha: lora as f64,
+            batch_size: LENGTHS.len(),
+            learning_rate: 5e-4,
+            min_lr: 5e-5,
+            warmup_iters: 10,
+            lr_decay_iters: 100,
+            weight_decay: 0.1,
+            ..one_batch(preset("stories-small"))
+        },
         "tiny" => Config {
             vocab_size: 512,
             block_size: 64,
@@ -187,7 +221,78 @@ fn label(cfg: &Config) -> String {
             cfg.n_layer, cfg.n_embd, cfg.vocab_size
         )
     };
-    format!("{model}, B={}, T={}, f32", cfg.batch_size, cfg.block_size)
+    if cfg.n_classes == 0 {
+        return format!("{model}, B={}, T={}, f32", cfg.batch_size, cfg.block_size);
+    }
+    let trained = match cfg.lora_rank {
+        0 => "all parameters trained".to_string(),
+        r => format!("LoRA rank {r}"),
+    };
+    format!(
+        "{model}, {}-class classifier, {trained}, B={}, T={} padded, f32",
+        cfg.n_classes,
+        LENGTHS.len(),
+        LENGTHS.iter().max().expect("lengths")
+    )
+}
+
+/// A classification objective that gives the same right-padded batch at every step, of the
+/// lengths [`LENGTHS`], random token ids and random classes.
+struct FixedBatch {
+    ids: Tensor,
+    lengths: Vec<usize>,
+    classes: Tensor,
+}
+
+impl FixedBatch {
+    fn new(cfg: &Config, rng: &mut Rng, device: Device) -> llm::Result<FixedBatch> {
+        let seqs: Vec<Vec<u32>> = LENGTHS
+            .iter()
+            .map(|&n| (0..n).map(|_| rng.below(cfg.vocab_size) as u32).collect())
+            .collect();
+        let seqs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let batch = Batch::padded(&seqs, 0);
+        let classes: Vec<u32> = LENGTHS
+            .iter()
+            .map(|_| rng.below(cfg.n_classes) as u32)
+            .collect();
+        Ok(FixedBatch {
+            ids: batch.ids.try_to_device(device)?,
+            lengths: batch.lengths,
+            classes: Tensor::from_vec(classes, &[LENGTHS.len()]).try_to_device(device)?,
+        })
+    }
+}
+
+impl Objective for FixedBatch {
+    fn check(&self, _cfg: &Config) -> llm::Result<()> {
+        Ok(())
+    }
+
+    fn loss(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> llm::Result<Loss> {
+        let logits = model.classify(&self.ids, &self.lengths)?;
+        Ok(Loss {
+            loss: logits.cross_entropy(&self.classes, None),
+            units: self.ids.numel(),
+        })
+    }
+
+    fn evaluate(&mut self, _: &Model, _: &mut Rng, _: Device) -> llm::Result<Metrics> {
+        Ok(vec![])
+    }
+}
+
+/// The trainer of `cfg`: a fresh GPT, or for the classifier shape with LoRA the model whose
+/// adapters and head alone train (as `llm classify train --train lora` sets it up).
+fn trainer(cfg: &Config, device: Device) -> llm::Result<Trainer> {
+    if cfg.lora_rank == 0 {
+        return Trainer::new(cfg.clone(), device);
+    }
+    let drop_rng = SharedRng::new(cfg.seed.wrapping_add(2));
+    let model = Model::new(cfg, &mut Rng::new(cfg.seed), &drop_rng);
+    let patterns = ["classifier.*", "*.lora_a", "*.lora_b"].map(String::from);
+    trainable::train_only(&model, &patterns)?;
+    Trainer::with_model(cfg.clone(), model, drop_rng, device)
 }
 
 /// One side's figures.
@@ -204,34 +309,59 @@ fn median(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2]
 }
 
-/// Times `o.steps` training steps of our GPT after `o.warmup` untimed ones.
-fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
+/// One training step of `trainer`.
+type Step = Box<dyn FnMut(&mut Trainer) -> llm::Result<StepStats>>;
+
+/// The step of `cfg`'s shape: on language-model batches drawn beforehand (`n` of them), or on
+/// the classifier's one batch.
+fn step(cfg: &Config, n: usize, device: Device) -> llm::Result<Step> {
     let mut rng = Rng::new(7);
+    if cfg.n_classes > 0 {
+        let mut objective = FixedBatch::new(cfg, &mut rng, device)?;
+        return Ok(Box::new(move |t| t.train_step(&mut objective)));
+    }
     let tokens: Vec<u32> = (0..1 << 20)
         .map(|_| rng.below(cfg.vocab_size) as u32)
         .collect();
     let data = TokenDataset::from_tokens(tokens);
-    let mut trainer = Trainer::new(cfg.clone(), o.device)?;
-    let params = trainer.model.num_params();
-    eprintln!(
-        "llm-stack: {:.2}M parameters, batch {}, context {}, on {}",
-        params as f64 / 1e6,
-        cfg.batch_size,
-        cfg.block_size,
-        o.device
-    );
-    let batches = (0..o.warmup + o.steps + o.profile)
+    let batches = (0..n)
         .map(|_| {
             let (x, y) = data.sample_batch(cfg.batch_size, cfg.block_size, &mut rng)?;
-            Ok((x.try_to_device(o.device)?, y.try_to_device(o.device)?))
+            Ok((x.try_to_device(device)?, y.try_to_device(device)?))
         })
         .collect::<llm::Result<Vec<(Tensor, Tensor)>>>()?;
+    let mut batches = batches.into_iter();
+    Ok(Box::new(move |t| {
+        t.step_on(&[batches.next().expect("a batch per step")])
+    }))
+}
+
+/// Times `o.steps` training steps of our GPT after `o.warmup` untimed ones.
+fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
+    let mut trainer = trainer(cfg, o.device)?;
+    let params: usize = trainer
+        .model
+        .params()
+        .iter()
+        .filter(|p| p.requires_grad())
+        .map(|p| p.value().numel())
+        .sum();
+    let context = match cfg.n_classes {
+        0 => cfg.block_size,
+        _ => *LENGTHS.iter().max().expect("lengths"),
+    };
+    eprintln!(
+        "llm-stack: {:.2}M trained parameters, batch {}, context {context}, on {}",
+        params as f64 / 1e6,
+        cfg.batch_size,
+        o.device
+    );
+    let mut step = step(cfg, o.warmup + o.steps + o.profile, o.device)?;
     let last = trainer.model.params().pop().expect("a GPT has parameters");
     let (mut times, mut first_loss) = (vec![], None);
-    let mut batches = batches.into_iter();
-    for (i, batch) in batches.by_ref().take(o.warmup + o.steps).enumerate() {
+    for i in 0..o.warmup + o.steps {
         let start = Instant::now();
-        let s = trainer.step_on(&[batch])?;
+        let s = step(&mut trainer)?;
         // Kernels run in order on the device's one stream, so reading back the parameter that
         // AdamW updates last waits for the whole step.
         last.value().sum_all().item();
@@ -244,31 +374,31 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
     }
     #[cfg(feature = "cuda")]
     if o.profile > 0 {
-        profile(&mut trainer, batches.collect())?;
+        profile(&mut trainer, o.profile, &mut step)?;
     }
     let ms_per_step = median(times);
+    let tokens = cfg.batch_size * context;
     Ok(Figures {
         ms_per_step,
-        tokens_per_s: (cfg.batch_size * cfg.block_size) as f64 / ms_per_step * 1e3,
+        tokens_per_s: tokens as f64 / ms_per_step * 1e3,
         first_loss: first_loss.expect("at least one step"),
         params,
     })
 }
 
-/// Runs one step per batch with every GPU kernel timed, and prints the time per kernel and
+/// Runs `steps` steps with every GPU kernel timed, and prints the time per kernel and
 /// step, most first (see `cuda_kernels::profile`), then where the wall time of a step went:
 /// the host's time in each part of the step, how much of it the host spent waiting for the
 /// GPU, and the kernels' own time. Wall time far above kernel time with little waiting means
 /// the GPU idles while the host works.
 #[cfg(feature = "cuda")]
-fn profile(trainer: &mut Trainer, batches: Vec<(Tensor, Tensor)>) -> llm::Result<()> {
-    let steps = batches.len();
+fn profile(trainer: &mut Trainer, steps: usize, step: &mut Step) -> llm::Result<()> {
     let last = trainer.model.params().pop().expect("a GPT has parameters");
     tensor::cuda::set_profiling(0, true)?;
     let (mut wall, mut phases) = (0.0, [0.0; 4]);
-    for batch in batches {
+    for _ in 0..steps {
         let start = Instant::now();
-        let p = trainer.step_on(&[batch])?.phases;
+        let p = step(trainer)?.phases;
         last.value().sum_all().item();
         wall += start.elapsed().as_secs_f64() * 1e3;
         for (sum, ms) in phases
@@ -316,6 +446,10 @@ fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, Strin
         ]);
     if o.device == Device::Cpu {
         cmd.args(["--threads", &rayon::current_num_threads().to_string()]);
+    }
+    if cfg.n_classes > 0 {
+        let lengths: Vec<String> = LENGTHS.iter().map(usize::to_string).collect();
+        cmd.args(["--lengths", &lengths.join(",")]);
     }
     eprintln!(
         "running the PyTorch reference: {python} {}",
@@ -382,7 +516,7 @@ fn main() {
         eprintln!("{e}\n{USAGE}");
         std::process::exit(2)
     });
-    let cfg = config(&o.shape).expect("checked when parsed");
+    let cfg = config(&o.shape, o.lora).expect("checked when parsed");
     let ours = ours(&cfg, &o).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)

@@ -3,18 +3,20 @@
 # "Training and generation against PyTorch" section, each printed with its ratio (ours / torch;
 # above 1 we are faster, except for memory, where below 1 we use less).
 #
-#   benches/compare/llm.sh [train] [generate] [memory] [gemm]     (default: all four)
+#   benches/compare/llm.sh [train] [finetune] [generate] [memory] [gemm]     (default: all five)
 #
 #   train     tokens/s of one training step (benches/train_step.rs against benches/train_step.py)
 #             on nanoGPT's CPU configuration, nanoGPT's shakespeare-char and GPT-2 124M at
 #             batch 4, context 64
+#   finetune  tokens/s of one fine-tuning step of the spam classifier (all parameters, and LoRA
+#             rank 8 against the `peft` package)
 #   generate  tokens/s of 200 greedy tokens, batch 1, KV cache (benches/generate.rs against a
 #             plain PyTorch loop and transformers' generate), shakespeare-char and GPT-2 shapes
 #   memory    peak resident memory (/usr/bin/time -v) of 30 training steps on the nanoGPT CPU
 #             configuration, each side in its own process
 #   gemm      f32 GEMM GFLOP/s on GPT shapes against torch.matmul (benches/gemm.rs)
 #
-# Environment: THREADS (default 2) threads on each side. PyTorch (and transformers) come from
+# Environment: THREADS (default 2) threads on each side. PyTorch (transformers, peft) come from
 # $PYTHON; without it, a venv is made in .venv at the repository root.
 set -euo pipefail
 
@@ -22,12 +24,12 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 threads="${THREADS:-2}"
 parts=("$@")
-[[ ${#parts[@]} -eq 0 ]] && parts=(train generate memory gemm)
+[[ ${#parts[@]} -eq 0 ]] && parts=(train finetune generate memory gemm)
 
 if [[ -z "${PYTHON:-}" ]]; then
     if [[ ! -x .venv/bin/python ]]; then
         python3 -m venv .venv
-        .venv/bin/pip install torch numpy transformers
+        .venv/bin/pip install torch numpy transformers peft
     fi
     PYTHON="$root/.venv/bin/python"
 fi
@@ -55,6 +57,13 @@ for part in "${parts[@]}"; do
             bench train_step -- --shape "$shape" --steps 10 --warmup 2 | tail -n 6
         done
         ;;
+    finetune)
+        for lora in "" "--lora 8"; do
+            echo "== fine-tuning step, spam classifier ${lora:-all parameters}"
+            # shellcheck disable=SC2086 # an empty $lora is no argument
+            bench train_step -- --shape spam-classifier $lora --steps 20 --warmup 3 | tail -n 6
+        done
+        ;;
     generate)
         for shape in shakespeare-char gpt2; do
             echo "== generation, $shape"
@@ -78,7 +87,7 @@ for part in "${parts[@]}"; do
         bench gemm -- --rounds 3
         ;;
     *)
-        echo "unknown part '$part': expected train, generate, memory or gemm" >&2
+        echo "unknown part '$part': expected train, finetune, generate, memory or gemm" >&2
         exit 2
         ;;
     esac
