@@ -19,6 +19,7 @@ pub mod generate;
 pub mod model;
 pub mod run;
 pub mod stages;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 

@@ -28,6 +28,7 @@ enum Command {
     BpeTrain(cli::bpe_train::Args),
     Prepare(cli::prepare::Args),
     Classify(cli::classify::Args),
+    Synth(cli::synth::Args),
 }
 
 impl Command {
@@ -40,6 +41,7 @@ impl Command {
             Command::BpeTrain(args) => args.run(),
             Command::Prepare(args) => args.run(),
             Command::Classify(args) => args.run(),
+            Command::Synth(args) => args.run(),
         }
     }
 }
