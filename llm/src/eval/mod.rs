@@ -5,6 +5,8 @@
 //! tokens of history. Perplexity is `exp(total NLL / total tokens)`, never an average of
 //! per-window perplexities.
 
+pub mod text_metrics;
+
 use crate::model::Model;
 use autograd::no_grad;
 use tensor::Tensor;
