@@ -1,13 +1,14 @@
 """Generation throughput in PyTorch: the reference side of benches/generate.rs.
 
-Two ways to decode greedily from a randomly initialised GPT of the given shape, batch 1:
+Two ways to decode greedily from a randomly initialised GPT of the given shape, from one prompt
+or several of the same length at once:
 
 - plain: a nanoGPT-style model with a key/value cache per layer (the new token's keys and
   values appended with torch.cat, causal scaled-dot-product attention over the cache);
 - transformers: GPT2LMHeadModel.generate with its own cache (greedy, exactly N new tokens).
 
 Each run starts from the same prompt of random tokens and produces --new-tokens tokens; the
-time of a run includes the prompt's forward pass. Rates are medians over --reps runs after one
+time of a run includes the prompts' forward pass; rates count the new tokens of every prompt. Rates are medians over --reps runs after one
 untimed run. Float32, no gradients, the given number of CPU threads.
 
     python3 benches/generate.py --config '{"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "vocab_size": 65}'
@@ -100,7 +101,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True,
                     help="JSON: n_layer, n_head, n_embd, block_size, vocab_size, bias")
-    ap.add_argument("--prompt", default="[0]", help="JSON list of prompt token ids")
+    ap.add_argument("--prompts", default="[[0]]",
+                    help="JSON list of prompts (lists of token ids, all of one length)")
     ap.add_argument("--new-tokens", type=int, default=200)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -108,13 +110,14 @@ def main():
     cfg = {"bias": False, **json.loads(args.config)}
     torch.set_num_threads(args.threads)
     torch.manual_seed(1337)
-    prompt = torch.tensor([json.loads(args.prompt)], dtype=torch.long)
+    prompt = torch.tensor(json.loads(args.prompts), dtype=torch.long)
     n = args.new_tokens
+    tokens = n * prompt.shape[0]
     assert prompt.shape[1] + n <= cfg["block_size"], "prompt and new tokens must fit the context"
     result = {"torch": torch.__version__}
     with torch.inference_mode():
         model = CachedGpt(cfg).eval()
-        result["plain"] = timed(lambda: plain_run(model, prompt, n), args.reps, n)
+        result["plain"] = timed(lambda: plain_run(model, prompt, n), args.reps, tokens)
         print(f"plain PyTorch loop: {result['plain']:.1f} tokens/s", file=sys.stderr)
         try:
             import transformers
@@ -130,7 +133,7 @@ def main():
             gen = lambda: hf.generate(
                 prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n,
                 min_new_tokens=n, do_sample=False)
-            result["transformers"] = timed(gen, args.reps, n)
+            result["transformers"] = timed(gen, args.reps, tokens)
             result["transformers_version"] = transformers.__version__
             print(f"transformers generate: {result['transformers']:.1f} tokens/s", file=sys.stderr)
     print(json.dumps(result))

@@ -3,22 +3,26 @@
 //! ```text
 //! cargo bench --bench generate -- --shape shakespeare-char   # 6 layers, width 384, vocabulary 65
 //! cargo bench --bench generate -- --shape gpt2               # GPT-2 124M
+//! cargo bench --bench generate -- --batch 64                 # 64 prompts decoded together
 //! ```
 //!
-//! Both sides decode greedily, batch 1, with a key/value cache, from a randomly initialised
+//! Both sides decode greedily, batch 1 (or `--batch N` prompts at once), with a key/value cache, from a randomly initialised
 //! model of the shape (ours: `llm::generate::generate`, the loop behind `llm sample`), starting
 //! from the same 16-token prompt and producing `--new-tokens` tokens (default 200); a run's
 //! time includes the prompt's forward pass. Rates are medians over `--reps` runs (default 3)
 //! after one untimed run. The reference is `benches/generate.py`, run by `$PYTHON` (default
 //! `python3`) on as many threads as rayon has: a plain PyTorch loop with a cache and, when the
 //! package is installed, `transformers`' `generate`. `--no-reference` times our side only.
+//! With `--batch N`, N different random prompts of the same length are decoded together (ours:
+//! `llm::generate::generate_batch`; PyTorch's plain loop with a `(N, ...)` cache) and the rate
+//! counts the tokens of all of them.
 //! The last lines printed are the ratios and the rows for `benches/RESULTS.md`.
 
 /// The `llm` binary's allocator, so the timed work runs as `llm train` and `llm sample` run it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use llm::generate::{generate, Generation, Sampling};
+use llm::generate::{generate, generate_batch, Generation, Sampling};
 use llm::model::config::Config;
 use llm::model::Model;
 use nn::{Module, SharedRng};
@@ -29,13 +33,15 @@ use std::time::Instant;
 use tensor::Rng;
 
 const USAGE: &str = "usage: generate [--shape shakespeare-char|gpt2] [--new-tokens N] [--reps N] \
-                     [--no-reference]";
+                     [--batch N] [--no-reference]";
 const PROMPT_LEN: usize = 16;
 
 struct Options {
     shape: String,
     new_tokens: usize,
     reps: usize,
+    /// Prompts decoded together.
+    batch: usize,
     reference: bool,
 }
 
@@ -44,6 +50,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         shape: "shakespeare-char".into(),
         new_tokens: 200,
         reps: 3,
+        batch: 1,
         reference: true,
     };
     while let Some(flag) = args.next() {
@@ -58,6 +65,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--shape" => o.shape = value()?,
             "--new-tokens" => o.new_tokens = count(value()?)?,
             "--reps" => o.reps = count(value()?)?,
+            "--batch" => o.batch = count(value()?)?,
             "--no-reference" => o.reference = false,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -86,7 +94,7 @@ fn median(mut rates: Vec<f64>) -> f64 {
 }
 
 /// Our tokens/s: median over `reps` timed runs after one untimed one.
-fn ours(cfg: &Config, prompt: &[u32], o: &Options) -> f64 {
+fn ours(cfg: &Config, prompts: &[Vec<u32>], o: &Options) -> f64 {
     let mut model = Model::new(cfg, &mut Rng::new(1337), &SharedRng::new(0));
     model.eval();
     let g = Generation {
@@ -103,9 +111,12 @@ fn ours(cfg: &Config, prompt: &[u32], o: &Options) -> f64 {
     let rates = (0..=o.reps)
         .map(|_| {
             let start = Instant::now();
-            let out = generate(&model, prompt, &g, |_| {});
-            assert_eq!(out.len(), o.new_tokens);
-            o.new_tokens as f64 / start.elapsed().as_secs_f64()
+            let out = match prompts {
+                [prompt] => vec![generate(&model, prompt, &g, |_| {})],
+                _ => generate_batch(&model, prompts, &g),
+            };
+            assert!(out.iter().all(|seq| seq.len() == o.new_tokens));
+            (prompts.len() * o.new_tokens) as f64 / start.elapsed().as_secs_f64()
         })
         .skip(1)
         .collect();
@@ -113,7 +124,7 @@ fn ours(cfg: &Config, prompt: &[u32], o: &Options) -> f64 {
 }
 
 /// PyTorch's figures (the script's JSON line), or `None` with a note when it cannot run.
-fn reference(cfg: &Config, prompt: &[u32], o: &Options) -> Option<Value> {
+fn reference(cfg: &Config, prompts: &[Vec<u32>], o: &Options) -> Option<Value> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/generate.py");
     let shape = json!({
@@ -123,7 +134,7 @@ fn reference(cfg: &Config, prompt: &[u32], o: &Options) -> Option<Value> {
     let out = Command::new(&python)
         .arg(&script)
         .args(["--config", &shape.to_string()])
-        .args(["--prompt", &json!(prompt).to_string()])
+        .args(["--prompts", &json!(prompts).to_string()])
         .args(["--new-tokens", &o.new_tokens.to_string()])
         .args(["--reps", &o.reps.to_string()])
         .args(["--threads", &rayon::current_num_threads().to_string()])
@@ -160,22 +171,26 @@ fn main() {
     });
     let cfg = config(&o.shape).expect("checked when parsed");
     let mut rng = Rng::new(7);
-    let prompt: Vec<u32> = (0..PROMPT_LEN)
-        .map(|_| rng.below(cfg.vocab_size) as u32)
+    let prompts: Vec<Vec<u32>> = (0..o.batch)
+        .map(|_| {
+            (0..PROMPT_LEN)
+                .map(|_| rng.below(cfg.vocab_size) as u32)
+                .collect()
+        })
         .collect();
     let label = format!(
-        "generate {} tokens, batch 1, KV cache, {} shape",
-        o.new_tokens, o.shape
+        "generate {} tokens, batch {}, KV cache, {} shape",
+        o.new_tokens, o.batch, o.shape
     );
     let threads = rayon::current_num_threads();
-    let ours = ours(&cfg, &prompt, &o);
+    let ours = ours(&cfg, &prompts, &o);
     println!("{label}, {threads} threads");
     println!("{:<28} {:>10}", "", "tokens/s");
     println!("{:<28} {ours:>10.1}", "llm-stack");
     if !o.reference {
         return;
     }
-    let Some(theirs) = reference(&cfg, &prompt, &o) else {
+    let Some(theirs) = reference(&cfg, &prompts, &o) else {
         return;
     };
     let torch = theirs["torch"].as_str().unwrap_or("?");

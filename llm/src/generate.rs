@@ -7,7 +7,7 @@
 //! (learned absolute positions cannot slide inside a cache), which is exactly what
 //! uncached decoding does, so both give the same tokens.
 
-use crate::model::Model;
+use crate::model::{DecodeState, Model};
 use autograd::no_grad;
 use tensor::{Rng, Tensor};
 
@@ -148,6 +148,90 @@ pub fn generate(
         }
         out
     })
+}
+
+/// Generates after each of `prompts` (each at least one token) at once, and returns the new
+/// tokens of each. Sequence `i` draws with the seed `g.seed + i` and gets exactly the tokens
+/// [`generate`] gives its prompt alone with that seed.
+///
+/// No sequence is padded: each keeps its own key/value caches, of its own length. Prompts are
+/// fed one at a time (every prompt position of a sequence goes through the model together);
+/// then each step feeds the newest token of every unfinished sequence as one batch, so the
+/// projections and the MLP run one `(B, C)` product per layer while attention runs per
+/// sequence on its own cache. A sequence leaves the batch at its stop token; one whose cache
+/// fills the context re-reads its last `context` tokens alone, as [`generate`] does.
+pub fn generate_batch(model: &Model, prompts: &[Vec<u32>], g: &Generation) -> Vec<Vec<u32>> {
+    assert!(
+        prompts.iter().all(|p| !p.is_empty()),
+        "generation needs prompts of at least one token"
+    );
+    no_grad(|| {
+        let context = model.context();
+        let mut seqs: Vec<Sequence> = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, prompt)| {
+                let mut state = model.start_decoding();
+                let logits = model.logits_next(&window(prompt, context), &mut state);
+                Sequence {
+                    tokens: prompt.clone(),
+                    new: vec![],
+                    rng: Rng::new(g.seed.wrapping_add(i as u64)),
+                    state,
+                    logits: logits.value().to_vec::<f32>(),
+                    done: false,
+                }
+            })
+            .collect();
+        for step in 0..g.max_new_tokens {
+            for s in seqs.iter_mut().filter(|s| !s.done) {
+                let next = sample(g.drawable(&s.logits), &g.sampling, &mut s.rng);
+                s.tokens.push(next);
+                s.new.push(next);
+                s.done = Some(next) == g.stop_token;
+            }
+            if step + 1 == g.max_new_tokens {
+                break;
+            }
+            let (mut batch, full): (Vec<&mut Sequence>, Vec<&mut Sequence>) = seqs
+                .iter_mut()
+                .filter(|s| !s.done)
+                .partition(|s| s.state.len() < context);
+            for s in full {
+                s.state = model.start_decoding();
+                s.logits = model
+                    .logits_next(&window(&s.tokens, context), &mut s.state)
+                    .value()
+                    .to_vec::<f32>();
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let ids: Vec<u32> = batch.iter().map(|s| s.new[s.new.len() - 1]).collect();
+            let ids = Tensor::from_vec(ids, &[batch.len(), 1]);
+            let mut states: Vec<&mut DecodeState> = batch.iter_mut().map(|s| &mut s.state).collect();
+            let rows = model.logits_next_ragged(&ids, &mut states).value().to_vec::<f32>();
+            let width = rows.len() / batch.len();
+            for (s, row) in batch.iter_mut().zip(rows.chunks(width)) {
+                s.logits = row.to_vec();
+            }
+        }
+        seqs.into_iter().map(|s| s.new).collect()
+    })
+}
+
+/// One sequence of [`generate_batch`].
+struct Sequence {
+    /// Prompt and generated tokens.
+    tokens: Vec<u32>,
+    /// The generated tokens.
+    new: Vec<u32>,
+    rng: Rng,
+    state: DecodeState,
+    /// Logits of the next token.
+    logits: Vec<f32>,
+    /// True after the stop token.
+    done: bool,
 }
 
 /// Generation without a cache: every step runs the model on the last `context` tokens. The

@@ -1,6 +1,6 @@
 //! Models: Hugging Face GPT-2 logits, cached versus uncached decoding, presets building.
 
-use llm::generate::{generate, generate_uncached, Generation, Sampling};
+use llm::generate::{generate, generate_batch, generate_uncached, Generation, Sampling};
 use llm::model::config::Config;
 use llm::model::Model;
 use nn::{state_dict, Module, SharedRng};
@@ -115,6 +115,58 @@ fn sampling_is_reproducible_and_stops_at_the_stop_token() {
         |_| {},
     );
     assert_eq!(stopped, a[..=first].to_vec());
+}
+
+/// Batched generation against one prompt at a time: the same tokens for every sequence, whose
+/// prompts differ in length (one longer than the context), some of which stop early and some
+/// of which run past the context of 12.
+#[test]
+fn batched_generation_gives_each_sequence_its_own_tokens() {
+    let model = tiny_model(12);
+    let prompts: Vec<Vec<u32>> = vec![
+        vec![3],
+        vec![1, 5, 2, 9, 4],
+        (0..15).map(|i| (i * 7) % 11).collect(),
+        vec![10, 0],
+        vec![6, 6, 6, 1, 2, 3, 4, 5, 6],
+    ];
+    for sampling in [
+        Sampling::GREEDY,
+        Sampling {
+            temperature: 1.0,
+            top_k: Some(6),
+            top_p: None,
+        },
+    ] {
+        for stop_token in [None, Some(4)] {
+            let g = Generation {
+                max_new_tokens: 20,
+                sampling,
+                stop_token,
+                seed: 21,
+                vocab_limit: None,
+            };
+            let batched = generate_batch(&model, &prompts, &g);
+            for (i, prompt) in prompts.iter().enumerate() {
+                let alone = Generation {
+                    seed: g.seed + i as u64,
+                    ..g.clone()
+                };
+                assert_eq!(
+                    batched[i],
+                    generate(&model, prompt, &alone, |_| {}),
+                    "sequence {i}, {sampling:?}, stop {stop_token:?}"
+                );
+            }
+            let lengths: Vec<usize> = batched.iter().map(Vec::len).collect();
+            if stop_token.is_some() {
+                assert!(
+                    lengths.iter().any(|&n| n < 20) && lengths.iter().any(|&n| n > 1),
+                    "degenerate test: lengths {lengths:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

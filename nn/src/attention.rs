@@ -111,6 +111,25 @@ impl CausalSelfAttention {
         let (k, v) = cache.extend(k.value(), v.value());
         self.merge(&Var::attention(&q, &Var::constant(k), &Var::constant(v)))
     }
+
+    /// One new position for each of several sequences that each keep their own cache (of any
+    /// length): row `b` of `x (B, 1, C)` follows the positions in `caches[b]`. The projections
+    /// run on all rows together; attention runs per sequence, its query against its own keys
+    /// and values, so no sequence is padded. For batched generation (no gradient).
+    pub fn forward_ragged(&self, x: &Var, caches: &mut [&mut KvCache]) -> Var {
+        assert_eq!(x.dim(0), caches.len(), "one cache per row");
+        let [q, k, v] = self.heads(x);
+        let (k, v) = (k.value(), v.value());
+        let rows: Vec<Var> = caches
+            .iter_mut()
+            .enumerate()
+            .map(|(b, cache)| {
+                let (kb, vb) = cache.extend(k.narrow(0, b, 1), v.narrow(0, b, 1));
+                Var::attention(&q.narrow(0, b, 1), &Var::constant(kb), &Var::constant(vb))
+            })
+            .collect();
+        self.merge(&Var::cat(&rows.iter().collect::<Vec<_>>(), 0))
+    }
 }
 
 impl Module for CausalSelfAttention {

@@ -68,6 +68,13 @@ impl Block {
         let x = x.add(&self.attn.forward_cached(&self.ln1.forward(x), cache));
         x.add(&self.mlp.forward(&self.ln2.forward(&x)))
     }
+
+    /// The block on one new position per sequence, each sequence with its own cache (see
+    /// [`CausalSelfAttention::forward_ragged`]).
+    pub fn forward_ragged(&self, x: &Var, caches: &mut [&mut KvCache]) -> Var {
+        let x = x.add(&self.attn.forward_ragged(&self.ln1.forward(x), caches));
+        x.add(&self.mlp.forward(&self.ln2.forward(&x)))
+    }
 }
 
 impl Module for Block {

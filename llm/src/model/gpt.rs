@@ -103,6 +103,35 @@ impl Gpt {
         let last = x.narrow(1, x.dim(1) - 1, 1).squeeze(1);
         self.lm_head(&self.ln_f.forward(&last))
     }
+
+    /// Logits `(B, V)` of one new token per sequence, `ids (B, 1)`, where sequence `b` has its
+    /// own caches `caches[b]` (one per block, of any length: the token sits at that position).
+    /// The caches are extended. For batched generation.
+    pub fn logits_ragged(&self, ids: &Tensor, caches: &mut [&mut [KvCache]]) -> Var {
+        assert_eq!(ids.shape(), [caches.len(), 1], "one new token per sequence");
+        let positions: Vec<u32> = caches
+            .iter()
+            .map(|c| {
+                let at = c.first().map_or(0, KvCache::len);
+                assert!(at < self.block_size, "position {at} is past the context");
+                at as u32
+            })
+            .collect();
+        let device = self.wte.weight.device();
+        let positions = Tensor::from_vec(positions, &[caches.len(), 1]).to_device(device);
+        let mut x = self.drop.forward(
+            &self
+                .wte
+                .lookup(&ids.to_device(device))
+                .add(&self.wpe.lookup(&positions)),
+        );
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let mut of_layer: Vec<&mut KvCache> =
+                caches.iter_mut().map(|c| &mut c[layer]).collect();
+            x = block.forward_ragged(&x, &mut of_layer);
+        }
+        self.lm_head(&self.ln_f.forward(&x.squeeze(1)))
+    }
 }
 
 impl Module for Gpt {

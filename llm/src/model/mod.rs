@@ -156,6 +156,19 @@ impl Model {
             Body::Gpt(m) => m.logits_cached(ids, &mut state.caches),
         }
     }
+
+    /// Logits `(B, V)` after one new token per sequence, `ids (B, 1)`, where sequence `b` has
+    /// its own decoding state `states[b]` (of any length), which is extended.
+    pub fn logits_next_ragged(&self, ids: &Tensor, states: &mut [&mut DecodeState]) -> Var {
+        match &self.body {
+            Body::Bigram(m) => m.logits(ids).squeeze(1),
+            Body::Gpt(m) => {
+                let mut caches: Vec<&mut [KvCache]> =
+                    states.iter_mut().map(|s| s.caches.as_mut_slice()).collect();
+                m.logits_ragged(ids, &mut caches)
+            }
+        }
+    }
 }
 
 impl Body {
