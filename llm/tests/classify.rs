@@ -161,6 +161,17 @@ fn classify_trains_scores_and_predicts_and_names_bad_label_files() {
     ]));
     let scores: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(scores["n"], 12);
+    // `llm eval --labelled` scores a classifier the same way.
+    let test_split = run.join("test.tsv");
+    let labelled = ok(&llm(&[
+        "eval",
+        "--model",
+        r,
+        "--labelled",
+        test_split.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(labelled, json);
     let confusion = scores["confusion"].as_array().unwrap();
     let total: u64 = confusion
         .iter()

@@ -349,7 +349,6 @@ struct EvalArgs {
 impl EvalArgs {
     fn run(self) -> Result<()> {
         let device = Device::parse(&self.device)?;
-        let c = Classifier::load(&self.model, device)?;
         let path = match (&self.data, &self.split) {
             (Some(p), _) => p.clone(),
             (None, Some(s)) => split_file(&self.model, s),
@@ -359,33 +358,33 @@ impl EvalArgs {
                 ))
             }
         };
-        let examples = c.encode(&read_labelled(&path)?)?;
-        let scores = classify::score(
-            &c.model,
-            &examples,
-            c.labels.len(),
-            self.batch_size,
-            c.pad(),
-            device,
-        )?;
-        if self.json {
-            let json = serde_json::to_string(&scores).expect("scores serialize");
-            return super::print(&format!("{json}\n"));
-        }
-        let mut text = format!(
-            "accuracy {:.4} on {} examples of {} (loss {:.4})\nconfusion (rows: true, columns: predicted; {}):\n",
-            scores.accuracy,
-            scores.n,
-            path.display(),
-            scores.loss,
-            c.labels.join(", ")
-        );
-        for row in &scores.confusion {
-            let cells: Vec<String> = row.iter().map(|n| format!("{n:>6}")).collect();
-            text += &format!("{}\n", cells.join(""));
-        }
-        super::print(&text)
+        score_file(&self.model, &path, self.batch_size, device, self.json)
     }
+}
+
+/// Scores the classifier in `dir` on the labelled texts of `path`, `batch` at a time, and
+/// prints accuracy, loss and confusion matrix (as one JSON object with `json`).
+pub fn score_file(dir: &Path, path: &Path, batch: usize, device: Device, json: bool) -> Result<()> {
+    let c = Classifier::load(dir, device)?;
+    let examples = c.encode(&read_labelled(path)?)?;
+    let scores = classify::score(&c.model, &examples, c.labels.len(), batch, c.pad(), device)?;
+    if json {
+        let json = serde_json::to_string(&scores).expect("scores serialize");
+        return super::print(&format!("{json}\n"));
+    }
+    let mut text = format!(
+        "accuracy {:.4} on {} examples of {} (loss {:.4})\nconfusion (rows: true, columns: predicted; {}):\n",
+        scores.accuracy,
+        scores.n,
+        path.display(),
+        scores.loss,
+        c.labels.join(", ")
+    );
+    for row in &scores.confusion {
+        let cells: Vec<String> = row.iter().map(|n| format!("{n:>6}")).collect();
+        text += &format!("{}\n", cells.join(""));
+    }
+    super::print(&text)
 }
 
 /// Label a text with a classifier

@@ -1,53 +1,118 @@
-//! `llm eval`: loss and perplexity of a model on a text file.
+//! `llm eval`: a model's score on a text (loss, perplexity), on verifiable problems (accuracy,
+//! pass@k, text metrics) or on labelled texts (a classifier's accuracy).
 
 use llm::eval::evaluate;
+use llm::eval::task::{evaluate_task, TaskOptions};
+use llm::tasks::{self, Task};
 use llm::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tensor::Device;
 
-/// Evaluate a model on a text file
+/// Evaluate a model: on a text, on verifiable problems, or as a classifier
 ///
-/// Reports the mean next-token negative log-likelihood (nats per token), the perplexity
+/// --text FILE: the mean next-token negative log-likelihood (nats per token), the perplexity
 /// exp(total NLL / total tokens) and the number of predicted tokens, over the text tokenized
 /// with the model's tokenizer and read in windows of the model's context.
+///
+/// --task FILE.jsonl: problems {"prompt", "answer"} (as `llm synth` writes them). The model
+/// answers each prompt greedily (the text up to a newline or the end-of-text token); reported:
+/// accuracy (answers the verifier scores 1) with its Wilson 95% interval, the mean score
+/// (partial credit), pass@k over --samples draws at --temperature, exact match, token F1,
+/// ROUGE-L and BLEU against the reference answers, and accuracy per operation and digits for
+/// arithmetic prompts.
+///
+/// --labelled FILE: a classifier trained by `llm classify train` on labelled texts: accuracy,
+/// loss and confusion matrix, as `llm classify eval --data FILE`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A run directory written by `llm train`, or a Hugging Face GPT-2 directory.
+    /// A run directory written by `llm train` or `llm classify train`, or a Hugging Face GPT-2
+    /// directory.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// The text file to evaluate on (UTF-8).
+    /// A text file to evaluate on (UTF-8).
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["task", "labelled"], conflicts_with_all = ["task", "labelled"])]
+    text: Option<PathBuf>,
+    /// Verifiable problems, JSON Lines of {"prompt", "answer"}.
+    #[arg(long, value_name = "FILE", conflicts_with = "labelled")]
+    task: Option<PathBuf>,
+    /// Labelled texts for a classifier (any shape `llm classify train` reads).
     #[arg(long, value_name = "FILE")]
-    text: PathBuf,
-    /// Print {"loss": .., "perplexity": .., "tokens": ..} as JSON.
+    labelled: Option<PathBuf>,
+    /// How --task answers are checked: exact (the answer string) or countdown (an expression
+    /// over the given numbers that reaches the target; partial credit for a near miss).
+    #[arg(long, default_value = "exact", value_parser = ["exact", "countdown"])]
+    verifier: String,
+    /// Draws per problem for pass@k (0: greedy only), 0 to 1,024.
+    #[arg(long, value_name = "K", default_value_t = 0, value_parser = super::at_most::<1024>)]
+    samples: usize,
+    /// Temperature of the --samples draws (above 0).
+    #[arg(long, value_name = "T", default_value_t = 1.0, value_parser = positive_f64)]
+    temperature: f64,
+    /// Most tokens generated per answer, 1 to 4,096.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = super::positive_at_most::<4096>)]
+    max_new_tokens: usize,
+    /// Seed of the --samples draws.
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
-    /// Windows evaluated together (1 to 65,536).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::positive_at_most::<65_536>)]
-    batch_size: usize,
+    /// Windows (--text), answers being generated (--task) or texts (--labelled) evaluated
+    /// together, 1 to 65,536 [default: 8 windows, 64 answers, 16 texts].
+    #[arg(long, value_name = "N", value_parser = super::positive_at_most::<65_536>)]
+    batch_size: Option<usize>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
 }
 
+/// A float above zero.
+fn positive_f64(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a number above 0, not `{s}`")),
+    }
+}
+
 impl Args {
     pub fn run(self) -> Result<()> {
         let device = Device::parse(&self.device)?;
+        if let Some(file) = &self.labelled {
+            let batch = self.batch_size.unwrap_or(16);
+            return super::classify::score_file(&self.model, file, batch, device, self.json);
+        }
+        if let Some(file) = &self.task {
+            return self.task(file, device);
+        }
+        let file = self
+            .text
+            .as_deref()
+            .expect("clap requires one of the three");
+        self.text(file, device)
+    }
+
+    fn text(&self, file: &Path, device: Device) -> Result<()> {
         let (model, cfg, tokenizer) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
-        let text = llm::data::read_text(&self.text)?;
+        let text = llm::data::read_text(file)?;
         let tokens = llm::tokenizer::encode_parallel(
             tokenizer.as_ref(),
             &text,
             llm::tokenizer::Special::Allow,
         )
-        .map_err(|e| e.in_file(&self.text))?;
+        .map_err(|e| e.in_file(file))?;
         if tokens.len() < 2 {
             return Err(llm::Error::Invalid(format!(
                 "{} has fewer than two tokens to evaluate",
-                self.text.display()
+                file.display()
             )));
         }
-        let r = evaluate(&model, &tokens, cfg.block_size, self.batch_size);
+        let r = evaluate(
+            &model,
+            &tokens,
+            cfg.block_size,
+            self.batch_size.unwrap_or(8),
+        );
         if self.json {
             super::print(&format!(
                 "{}\n",
@@ -59,5 +124,56 @@ impl Args {
                 r.loss, r.perplexity, r.tokens
             ))
         }
+    }
+
+    fn task(&self, file: &Path, device: Device) -> Result<()> {
+        let (model, _, tokenizer) = llm::run::load::load_model(&self.model)?;
+        nn::Module::to_device(&model, device)?;
+        let problems = tasks::read_jsonl(file)?;
+        let verifier = match self.verifier.as_str() {
+            "countdown" => Task::Countdown,
+            _ => Task::Arithmetic,
+        };
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let options = TaskOptions {
+            max_new_tokens: self.max_new_tokens,
+            samples: self.samples,
+            temperature: self.temperature,
+            batch: self.batch_size.unwrap_or(64),
+            seed: self.seed,
+        };
+        let r = evaluate_task(
+            &model,
+            tokenizer.as_ref(),
+            &problems,
+            &verifier,
+            &name,
+            &options,
+        )?;
+        if self.json {
+            let json = serde_json::to_string(&r).expect("results serialize");
+            return super::print(&format!("{json}\n"));
+        }
+        let mut out = format!(
+            "{}: accuracy {:.4} (95% interval {:.4} to {:.4}) on {} problems; mean score {:.4}\n",
+            r.task, r.accuracy, r.ci95[0], r.ci95[1], r.n, r.mean_score
+        );
+        for (k, v) in &r.pass_at_k {
+            out += &format!("pass@{k} {v:.4}\n");
+        }
+        out += &format!(
+            "against the answers: exact match {:.4}, token F1 {:.4}, ROUGE-L {:.4}, BLEU {:.4}\n",
+            r.text.exact_match, r.text.f1, r.text.rouge_l, r.text.bleu
+        );
+        for (group, a) in &r.groups {
+            out += &format!(
+                "{group:<14} accuracy {:.4} ({:.4} to {:.4}) on {}\n",
+                a.accuracy, a.ci95[0], a.ci95[1], a.n
+            );
+        }
+        super::print(&out)
     }
 }
