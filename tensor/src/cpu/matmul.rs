@@ -217,6 +217,27 @@ fn gemm_uninit<T: Gemm>(
     }
 }
 
+/// The row stride of A seen as one `(nb * m, k)` matrix, when its batch dims continue its rows
+/// evenly (batch stride = `m` rows, outer batch dims nesting the inner ones; dims of extent 1
+/// ignored); `None` otherwise. With `m == 1` the row stride is free, so the innermost batch
+/// stride serves (a `(B, 1, C)` view cut out of `(B, T, C)` folds too).
+fn folded_rows(al: &Layout, batch: &[usize], m: usize, rsa: usize) -> Option<usize> {
+    let strides = &al.strides()[..batch.len()];
+    let mut dims = (0..batch.len()).rev().filter(|&d| batch[d] > 1);
+    let rs = match m {
+        1 => strides[dims.clone().next()?],
+        _ => rsa,
+    };
+    let mut expected = m * rs;
+    for d in dims.by_ref() {
+        if strides[d] != expected {
+            return None;
+        }
+        expected *= batch[d];
+    }
+    (rs > 0).then_some(rs)
+}
+
 /// Storage offset of batch `index` (row-major over `batch_shape`) in a layout whose leading
 /// dims are the batch dims.
 fn batch_offset(layout: &Layout, batch_shape: &[usize], mut index: usize) -> usize {
@@ -273,6 +294,28 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
     let (ra, rb) = (al.rank(), bl.rank());
     let (rsa, csa) = (al.strides()[ra - 2], al.strides()[ra - 1]);
     let (rsb, csb) = (bl.strides()[rb - 2], bl.strides()[rb - 1]);
+    // A batch of row blocks against one shared B (a linear layer applied to `(B, T, C)`) is
+    // one product of `nb * m` rows: B is read once rather than once per batch, and a batch of
+    // single rows (decoding several sequences) gets the packed kernel instead of `nb`
+    // one-row products.
+    if let (true, Some(rs)) = (T::THREADED && nb > 1, folded_rows(al, &batch, m, rsa)) {
+        if (0..batch.len()).all(|d| batch[d] == 1 || bl.strides()[d] == 0) {
+            let am = Mat {
+                data: &a[al.offset()..],
+                rs,
+                cs: csa,
+            };
+            let bm = Mat {
+                data: &b[bl.offset()..],
+                rs: rsb,
+                cs: csb,
+            };
+            gemm_uninit((nb * m, k, n), am, bm, &mut c.spare_capacity_mut()[..len], n);
+            // SAFETY: the product wrote all `nb * m * n` elements.
+            unsafe { c.set_len(len) };
+            return c;
+        }
+    }
     // Split each product's rows when there are fewer batches than threads and enough work.
     let flops = 2 * m * n * k;
     let splits = if T::THREADED || nb >= num_threads() || flops < (1 << 20) {
@@ -388,6 +431,54 @@ mod tests {
             1e-5,
             "broadcast batch",
         );
+    }
+
+    /// Batches of rows against one shared B fold into a single product when A's batch dims
+    /// continue its rows; the folded and the unfolded layouts both match the reference.
+    #[test]
+    fn batched_rows_against_a_shared_matrix_fold_into_one_product() {
+        let shared = |batch: &[usize], k, n| {
+            let ones: Vec<usize> = batch.iter().map(|_| 1).chain([k, n]).collect();
+            let full: Vec<usize> = batch.iter().cloned().chain([k, n]).collect();
+            Layout::contiguous(&ones).broadcast_to(&full).unwrap()
+        };
+        let (k, n) = (19, 21);
+        let b = random_vec::<f32>(k * n, 8);
+        // (batch, A's layout over a storage of `len` elements, whether it folds).
+        let cases: Vec<(Vec<usize>, Layout, usize, bool)> = vec![
+            // Contiguous (5, 7, K).
+            (vec![5], Layout::contiguous(&[5, 7, k]), 5 * 7 * k, true),
+            // Two batch dims, (2, 3, 4, K), at an offset.
+            (
+                vec![2, 3],
+                Layout::new(vec![2, 3, 4, k], Layout::contiguous(&[2, 3, 4, k]).strides().to_vec(), 3),
+                2 * 3 * 4 * k + 3,
+                true,
+            ),
+            // One row per batch cut out of (6, 3, K): position 2 of each.
+            (
+                vec![6],
+                Layout::new(vec![6, 1, k], vec![3 * k, k, 1], 2 * k),
+                6 * 3 * k,
+                true,
+            ),
+            // Batches that do not continue the rows: (4, 3, K) stored batch-minor.
+            (vec![4], Layout::new(vec![4, 3, k], vec![k, 4 * k, 1], 0), 4 * 3 * k, false),
+        ];
+        for (batch, la, len, folds) in cases {
+            let m = la.shape()[la.rank() - 2];
+            let rsa = la.strides()[la.rank() - 2];
+            assert_eq!(folded_rows(&la, &batch, m, rsa).is_some(), folds, "{la:?}");
+            let a = random_vec::<f32>(len, 9);
+            let lb = shared(&batch, k, n);
+            assert_close(
+                &matmul(&a, &la, &b, &lb),
+                &matmul_reference(&a, &la, &b, &lb),
+                1e-5,
+                1e-5,
+                &format!("{la:?}"),
+            );
+        }
     }
 
     #[test]
