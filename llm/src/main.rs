@@ -28,6 +28,7 @@ enum Command {
     BpeTrain(cli::bpe_train::Args),
     Prepare(cli::prepare::Args),
     Classify(cli::classify::Args),
+    Sft(cli::sft::Args),
     Synth(cli::synth::Args),
 }
 
@@ -41,6 +42,7 @@ impl Command {
             Command::BpeTrain(args) => args.run(),
             Command::Prepare(args) => args.run(),
             Command::Classify(args) => args.run(),
+            Command::Sft(args) => args.run(),
             Command::Synth(args) => args.run(),
         }
     }

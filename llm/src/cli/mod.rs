@@ -5,6 +5,7 @@ pub mod classify;
 pub mod eval;
 pub mod prepare;
 pub mod sample;
+pub mod sft;
 pub mod synth;
 pub mod tokenize;
 pub mod train;

@@ -230,25 +230,7 @@ impl Args {
         let mut cfg = if self.resume {
             run::read_config(out)?
         } else {
-            let name = self.preset.as_deref().unwrap_or(DEFAULT_PRESET);
-            let preset = Config::preset(name).map_err(|e| Error::Config(e.0))?;
-            match &self.config {
-                None => preset,
-                Some(path) => {
-                    let text =
-                        std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-                    let json = config::parse_object(&text).map_err(|e| Error::json(path, &e))?;
-                    if let Some(why) = config::other_family(&json) {
-                        return Err(Error::Config(format!("{}: {why}", path.display())));
-                    }
-                    preset
-                        .with_overrides(
-                            &serde_json::Value::Object(json),
-                            &path.display().to_string(),
-                        )
-                        .map_err(|e| Error::Config(e.0))?
-                }
-            }
+            preset_with_file(self.preset.as_deref(), self.config.as_deref())?
         };
         if let Some(n) = self.max_iters {
             cfg.max_iters = n;
@@ -330,6 +312,26 @@ impl Args {
         };
         format!("llm train --out {} --resume{device}", out.display())
     }
+}
+
+/// The preset `name` (default char-small) with the settings of the JSON file `file` (nanoGPT's
+/// key names) over it.
+pub fn preset_with_file(name: Option<&str>, file: Option<&Path>) -> Result<Config> {
+    let preset = Config::preset(name.unwrap_or(DEFAULT_PRESET)).map_err(|e| Error::Config(e.0))?;
+    let Some(path) = file else {
+        return Ok(preset);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    let json = config::parse_object(&text).map_err(|e| Error::json(path, &e))?;
+    if let Some(why) = config::other_family(&json) {
+        return Err(Error::Config(format!("{}: {why}", path.display())));
+    }
+    preset
+        .with_overrides(
+            &serde_json::Value::Object(json),
+            &path.display().to_string(),
+        )
+        .map_err(|e| Error::Config(e.0))
 }
 
 /// Makes `out` ready for a new run: refuses a directory that holds a run, or, with

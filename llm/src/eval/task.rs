@@ -179,7 +179,7 @@ pub fn evaluate_task(
     let greedy = Generation {
         max_new_tokens: o.max_new_tokens,
         sampling: Sampling::GREEDY,
-        stop_token: tok.eot_token(),
+        stop_token: crate::tasks::end_token(tok),
         seed: o.seed,
         vocab_limit: Some(tok.vocab_size()),
     };

@@ -3,3 +3,4 @@
 
 pub mod classify;
 pub mod pretrain;
+pub mod sft;

@@ -143,6 +143,16 @@ pub fn answer_text(output: &str) -> &str {
     output[..end].trim()
 }
 
+/// The token that closes an answer: the tokenizer's end-of-text token, or else a newline when
+/// it is one token (a character vocabulary that holds it); `None` otherwise.
+pub fn end_token(tok: &dyn crate::tokenizer::Tokenizer) -> Option<u32> {
+    tok.eot_token()
+        .or_else(|| match tok.encode("\n").ok()?.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        })
+}
+
 /// Scores a model's output for a problem.
 pub trait Verifier {
     /// The score in `[0, 1]` of `output`, the raw text a model wrote after `problem.prompt`
