@@ -51,6 +51,9 @@ pub struct Args {
     /// Passes over the training examples, 1 to 10,000.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = super::positive_at_most::<10_000>)]
     epochs: usize,
+    /// Optimizer steps, 1 to 10,000,000 [default: --epochs passes over the training examples].
+    #[arg(long, value_name = "N", value_parser = super::positive_at_most::<10_000_000>)]
+    max_iters: Option<usize>,
     /// Examples per step, 1 to 4,096.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = super::positive_at_most::<4096>)]
     batch_size: usize,
@@ -132,7 +135,7 @@ impl Args {
             None => base.learning_rate,
         });
         let per_epoch = n_train.div_ceil(self.batch_size);
-        let steps = per_epoch * self.epochs;
+        let steps = self.max_iters.unwrap_or(per_epoch * self.epochs);
         let cfg = Config {
             vocab_size: if self.init_from.is_some() {
                 base.vocab_size
