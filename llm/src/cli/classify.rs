@@ -10,7 +10,7 @@ use llm::run::{self, load};
 use llm::stages::classify::{self, Classify, Example};
 use llm::tokenizer::Tokenizer;
 use llm::train::objective::Objective;
-use llm::train::{driver, trainable, Trainer};
+use llm::train::{driver, epoch_schedule, trainable, Trainer};
 use llm::{Error, Result};
 use nn::{Module, SharedRng};
 use std::path::{Path, PathBuf};
@@ -223,20 +223,9 @@ impl TrainArgs {
             } else {
                 0.0
             },
-            batch_size: self.batch_size,
-            gradient_accumulation_steps: 1,
             dropout: 0.0,
-            learning_rate: lr,
-            min_lr: lr / 10.0,
-            warmup_iters: (steps / 20).max(1).min(steps),
-            lr_decay_iters: steps,
-            max_iters: steps,
             weight_decay: self.weight_decay,
-            eval_interval: per_epoch.min(steps),
-            eval_iters: 1,
-            checkpoint_interval: per_epoch.min(steps),
-            seed: self.seed,
-            ..base.clone()
+            ..epoch_schedule(base, lr, self.batch_size, steps, per_epoch, self.seed)
         };
         cfg.validate_resolved().map_err(|e| Error::Config(e.0))?;
         Ok(cfg)

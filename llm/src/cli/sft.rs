@@ -8,7 +8,7 @@ use llm::stages::sft::{self, Sft};
 use llm::tasks::{self, Problem};
 use llm::tokenizer::{CharTokenizer, Tokenizer};
 use llm::train::objective::Objective;
-use llm::train::{driver, Trainer};
+use llm::train::{driver, epoch_schedule, Trainer};
 use llm::{Error, Result};
 use nn::{Module, SharedRng};
 use std::path::PathBuf;
@@ -136,24 +136,13 @@ impl Args {
         });
         let per_epoch = n_train.div_ceil(self.batch_size);
         let steps = self.max_iters.unwrap_or(per_epoch * self.epochs);
+        let vocab_size = match self.init_from {
+            Some(_) => base.vocab_size,
+            None => vocab_size,
+        };
         let cfg = Config {
-            vocab_size: if self.init_from.is_some() {
-                base.vocab_size
-            } else {
-                vocab_size
-            },
-            batch_size: self.batch_size,
-            gradient_accumulation_steps: 1,
-            learning_rate: lr,
-            min_lr: lr / 10.0,
-            warmup_iters: (steps / 20).clamp(1, steps.max(1)),
-            lr_decay_iters: steps,
-            max_iters: steps,
-            eval_interval: per_epoch.min(steps),
-            eval_iters: 1,
-            checkpoint_interval: per_epoch.min(steps),
-            seed: self.seed,
-            ..base.clone()
+            vocab_size,
+            ..epoch_schedule(base, lr, self.batch_size, steps, per_epoch, self.seed)
         };
         cfg.validate_resolved().map_err(|e| Error::Config(e.0))?;
         Ok(cfg)

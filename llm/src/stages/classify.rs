@@ -11,7 +11,7 @@ use crate::data::labelled::Labelled;
 use crate::model::config::Config;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
-use crate::train::objective::{Loss, Metrics, Objective};
+use crate::train::objective::{check_examples, Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::no_grad;
 use tensor::{Device, Rng, Tensor};
@@ -183,23 +183,7 @@ impl Objective for Classify {
             )));
         }
         for (which, set) in [("training", &self.train), ("validation", &self.val)] {
-            for (i, e) in set.iter().enumerate() {
-                if e.ids.len() > cfg.block_size {
-                    return Err(Error::Invalid(format!(
-                        "{which} example {} has {} tokens, more than the context of {}",
-                        i + 1,
-                        e.ids.len(),
-                        cfg.block_size
-                    )));
-                }
-                if let Some(&id) = e.ids.iter().find(|&&id| id as usize >= cfg.vocab_size) {
-                    return Err(Error::Invalid(format!(
-                        "{which} example {} has the token id {id}, outside the vocabulary of {}",
-                        i + 1,
-                        cfg.vocab_size
-                    )));
-                }
-            }
+            check_examples(which, set.iter().map(|e| e.ids.as_slice()), cfg)?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::model::config::Config;
 use crate::model::Model;
 use crate::tasks::Problem;
 use crate::tokenizer::{Special, Tokenizer};
-use crate::train::objective::{Loss, Metrics, Objective};
+use crate::train::objective::{check_examples, Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::no_grad;
 use tensor::{Device, Rng};
@@ -110,23 +110,7 @@ impl Objective for Sft {
             return Err(Error::Invalid("there are no training examples".into()));
         }
         for (which, set) in [("training", &self.train), ("validation", &self.val)] {
-            for (i, s) in set.iter().enumerate() {
-                if s.ids.len() > cfg.block_size {
-                    return Err(Error::Invalid(format!(
-                        "{which} example {} has {} tokens, more than the context of {}",
-                        i + 1,
-                        s.ids.len(),
-                        cfg.block_size
-                    )));
-                }
-                if let Some(&id) = s.ids.iter().find(|&&id| id as usize >= cfg.vocab_size) {
-                    return Err(Error::Invalid(format!(
-                        "{which} example {} has the token id {id}, outside the vocabulary of {}",
-                        i + 1,
-                        cfg.vocab_size
-                    )));
-                }
-            }
+            check_examples(which, set.iter().map(|s| s.ids.as_slice()), cfg)?;
         }
         Ok(())
     }

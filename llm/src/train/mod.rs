@@ -93,6 +93,34 @@ pub fn schedule(cfg: &Config) -> Schedule {
     }
 }
 
+/// `base` set up for fine-tuning in epochs: `steps` optimizer steps of one `batch_size`
+/// micro-batch, the learning rate warming up over the first 5% of the steps to `lr` and
+/// decaying (cosine) to `lr / 10` at the last, evaluation and checkpoint every `per_epoch`
+/// steps, generators seeded from `seed`.
+pub fn epoch_schedule(
+    base: &Config,
+    lr: f64,
+    batch_size: usize,
+    steps: usize,
+    per_epoch: usize,
+    seed: u64,
+) -> Config {
+    Config {
+        batch_size,
+        gradient_accumulation_steps: 1,
+        learning_rate: lr,
+        min_lr: lr / 10.0,
+        warmup_iters: (steps / 20).max(1).min(steps),
+        lr_decay_iters: steps,
+        max_iters: steps,
+        eval_interval: per_epoch.min(steps),
+        eval_iters: 1,
+        checkpoint_interval: per_epoch.min(steps),
+        seed,
+        ..base.clone()
+    }
+}
+
 impl Trainer {
     /// A fresh run: the model initialised from `cfg.seed` on `device`, AdamW over all its
     /// parameters (weight decay on matrices only), generators seeded from `cfg.seed`.

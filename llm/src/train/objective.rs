@@ -6,7 +6,7 @@
 
 use crate::model::config::Config;
 use crate::model::Model;
-use crate::Result;
+use crate::{Error, Result};
 use autograd::Var;
 use tensor::{Device, Rng};
 
@@ -35,4 +35,32 @@ pub trait Objective {
     /// The model's metrics on the training and held-out data, with the model in evaluation mode
     /// and gradients off; `rng` for whatever the evaluation samples.
     fn evaluate(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Metrics>;
+}
+
+/// Checks encoded examples before training: each fits the context of `cfg` and has only ids
+/// inside its vocabulary. An error names the set (`which`: "training", "validation") and the
+/// example, counting from 1.
+pub fn check_examples<'a>(
+    which: &str,
+    examples: impl IntoIterator<Item = &'a [u32]>,
+    cfg: &Config,
+) -> Result<()> {
+    for (i, ids) in examples.into_iter().enumerate() {
+        if ids.len() > cfg.block_size {
+            return Err(Error::Invalid(format!(
+                "{which} example {} has {} tokens, more than the context of {}",
+                i + 1,
+                ids.len(),
+                cfg.block_size
+            )));
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= cfg.vocab_size) {
+            return Err(Error::Invalid(format!(
+                "{which} example {} has the token id {id}, outside the vocabulary of {}",
+                i + 1,
+                cfg.vocab_size
+            )));
+        }
+    }
+    Ok(())
 }
