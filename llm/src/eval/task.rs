@@ -13,8 +13,8 @@
 //!   ([`super::text_metrics`]).
 //!
 //! An answer is the text generated after the prompt up to the first newline or end-of-text
-//! token ([`crate::tasks::answer_text`]); generation stops at the end-of-text token, or after
-//! `max_new_tokens`.
+//! token ([`crate::tasks::answer_text`]); generation stops at the token that closes an answer
+//! ([`crate::tasks::end_token`]: end-of-text, or a newline), or after `max_new_tokens`.
 
 use super::text_metrics::{score_all, TextScores};
 use crate::generate::{generate_batch, Generation, Sampling};
