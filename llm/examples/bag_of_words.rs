@@ -28,7 +28,12 @@ fn features(dir: &Path, split: &str, labels: &[String], tok: &dyn Tokenizer) -> 
         for &id in &ids {
             rows[i * v + id as usize] += 1.0 / ids.len().max(1) as f32;
         }
-        classes.push(labels.iter().position(|l| *l == e.label).expect("a known label") as u32);
+        classes.push(
+            labels
+                .iter()
+                .position(|l| *l == e.label)
+                .expect("a known label") as u32,
+        );
     }
     (
         Tensor::from_vec(rows, &[examples.len(), v]),
@@ -46,7 +51,10 @@ fn accuracy(model: &Linear, x: &Tensor, y: &Tensor) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = Path::new(args.first().expect("usage: bag_of_words RUN_DIR [EPOCHS] [SEED]"));
+    let dir = Path::new(
+        args.first()
+            .expect("usage: bag_of_words RUN_DIR [EPOCHS] [SEED]"),
+    );
     let epochs: usize = args.get(1).map_or(200, |e| e.parse().expect("EPOCHS"));
     let seed: u64 = args.get(2).map_or(123, |s| s.parse().expect("SEED"));
     let tok = llm::run::read_tokenizer(dir).expect("the run's tokenizer");
@@ -57,7 +65,13 @@ fn main() {
     let (x, y) = features(dir, "train", &labels, tok.as_ref());
     let (vx, vy) = features(dir, "val", &labels, tok.as_ref());
     let (tx, ty) = features(dir, "test", &labels, tok.as_ref());
-    let model = Linear::new(tok.vocab_size(), labels.len(), true, 0.01, &mut Rng::new(seed));
+    let model = Linear::new(
+        tok.vocab_size(),
+        labels.len(),
+        true,
+        0.01,
+        &mut Rng::new(seed),
+    );
     let mut opt = AdamW::new(
         model.named_params(),
         AdamWConfig {

@@ -209,8 +209,12 @@ pub fn generate_batch(model: &Model, prompts: &[Vec<u32>], g: &Generation) -> Ve
             }
             let ids: Vec<u32> = batch.iter().map(|s| s.new[s.new.len() - 1]).collect();
             let ids = Tensor::from_vec(ids, &[batch.len(), 1]);
-            let mut states: Vec<&mut DecodeState> = batch.iter_mut().map(|s| &mut s.state).collect();
-            let rows = model.logits_next_ragged(&ids, &mut states).value().to_vec::<f32>();
+            let mut states: Vec<&mut DecodeState> =
+                batch.iter_mut().map(|s| &mut s.state).collect();
+            let rows = model
+                .logits_next_ragged(&ids, &mut states)
+                .value()
+                .to_vec::<f32>();
             let width = rows.len() / batch.len();
             for (s, row) in batch.iter_mut().zip(rows.chunks(width)) {
                 s.logits = row.to_vec();

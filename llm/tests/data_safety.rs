@@ -107,7 +107,13 @@ fn token_ids_outside_the_vocabulary_are_named_before_training() {
     let mut ids = std::fs::read(&val).unwrap();
     ids.push(0);
     std::fs::write(&val, &ids).unwrap();
-    let out = llm(&["train", "--data", data.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let out = llm(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     fails_with(&out, "val.bin has");
     ids.pop();
     std::fs::write(&val, &ids).unwrap();

@@ -28,7 +28,13 @@ fn model() -> Model {
     let model = Model::new(&cfg, &mut Rng::new(5), &SharedRng::new(0));
     let mut rng = Rng::new(6);
     for p in model.params() {
-        p.set_value(tensor::Tensor::randn(&p.shape(), 0.0, 0.5, DType::F32, &mut rng));
+        p.set_value(tensor::Tensor::randn(
+            &p.shape(),
+            0.0,
+            0.5,
+            DType::F32,
+            &mut rng,
+        ));
     }
     model
 }
@@ -82,7 +88,12 @@ fn answers_are_scored_as_the_model_wrote_them() {
     let groups: Vec<(&str, usize)> = r.groups.iter().map(|(g, a)| (g.as_str(), a.n)).collect();
     assert_eq!(
         groups,
-        [("+ 1 digits", 1), ("+ 2 digits", 2), ("- 1 digits", 1), ("- 2 digits", 1)]
+        [
+            ("+ 1 digits", 1),
+            ("+ 2 digits", 2),
+            ("- 1 digits", 1),
+            ("- 2 digits", 1)
+        ]
     );
     assert_eq!(r.groups["+ 2 digits"].accuracy, 1.0);
     assert_eq!(r.groups["- 1 digits"].accuracy, 0.0);
@@ -102,7 +113,10 @@ fn answers_are_scored_as_the_model_wrote_them() {
     )
     .unwrap();
     assert_eq!(sampled.accuracy, r.accuracy);
-    let pass: Vec<f64> = ["1", "2", "4"].iter().map(|k| sampled.pass_at_k[*k]).collect();
+    let pass: Vec<f64> = ["1", "2", "4"]
+        .iter()
+        .map(|k| sampled.pass_at_k[*k])
+        .collect();
     assert!(pass[0] <= pass[1] && pass[1] <= pass[2], "{pass:?}");
 }
 
@@ -112,7 +126,16 @@ fn eval_task_prints_the_report_as_json() {
     let data = tmp.path().join("add");
     let run = tmp.path().join("run");
     let d = data.to_str().unwrap();
-    ok(&llm(&["synth", "arithmetic", "--out", d, "--n", "300", "--digits", "1"]));
+    ok(&llm(&[
+        "synth",
+        "arithmetic",
+        "--out",
+        d,
+        "--n",
+        "300",
+        "--digits",
+        "1",
+    ]));
     let cfg = tmp.path().join("tiny.json");
     std::fs::write(
         &cfg,
@@ -153,8 +176,14 @@ fn eval_task_prints_the_report_as_json() {
     assert_eq!(json["n"].as_u64(), Some(n));
     let acc = json["accuracy"].as_f64().unwrap();
     let ci = json["ci95"].as_array().unwrap();
-    assert!(ci[0].as_f64().unwrap() <= acc && acc <= ci[1].as_f64().unwrap(), "{json}");
-    assert!(json["pass_at_k"]["1"].is_f64() && json["pass_at_k"]["2"].is_f64(), "{json}");
+    assert!(
+        ci[0].as_f64().unwrap() <= acc && acc <= ci[1].as_f64().unwrap(),
+        "{json}"
+    );
+    assert!(
+        json["pass_at_k"]["1"].is_f64() && json["pass_at_k"]["2"].is_f64(),
+        "{json}"
+    );
     let grouped: u64 = json["groups"]
         .as_object()
         .unwrap()

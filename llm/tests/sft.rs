@@ -10,9 +10,22 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
     let data = tmp.path().join("add");
     let run = tmp.path().join("run");
     let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
-    ok(&llm(&["synth", "arithmetic", "--out", d, "--n", "400", "--digits", "1"]));
+    ok(&llm(&[
+        "synth",
+        "arithmetic",
+        "--out",
+        d,
+        "--n",
+        "400",
+        "--digits",
+        "1",
+    ]));
     let cfg = tmp.path().join("tiny.json");
-    std::fs::write(&cfg, r#"{"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}"#).unwrap();
+    std::fs::write(
+        &cfg,
+        r#"{"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}"#,
+    )
+    .unwrap();
     let train = data.join("train.jsonl");
     let out = llm(&[
         "sft",
@@ -29,8 +42,16 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("answers alone in the loss") && err.contains("val_loss"), "{err}");
-    for f in ["config.json", "tokenizer.json", "checkpoint.safetensors", "log.jsonl"] {
+    assert!(
+        err.contains("answers alone in the loss") && err.contains("val_loss"),
+        "{err}"
+    );
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "checkpoint.safetensors",
+        "log.jsonl",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     let test = data.join("test.jsonl");
@@ -51,7 +72,11 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
     fails_with(&again, "--overwrite");
     // An example longer than the context is named.
     let long = tmp.path().join("long.jsonl");
-    std::fs::write(&long, "{\"prompt\": \"1+1+1+1+1+1+1+1=\", \"answer\": \"8\"}\n").unwrap();
+    std::fs::write(
+        &long,
+        "{\"prompt\": \"1+1+1+1+1+1+1+1=\", \"answer\": \"8\"}\n",
+    )
+    .unwrap();
     fails_with(
         &llm(&[
             "sft",

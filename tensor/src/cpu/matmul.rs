@@ -310,7 +310,13 @@ pub fn matmul<T: Gemm>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
                 rs: rsb,
                 cs: csb,
             };
-            gemm_uninit((nb * m, k, n), am, bm, &mut c.spare_capacity_mut()[..len], n);
+            gemm_uninit(
+                (nb * m, k, n),
+                am,
+                bm,
+                &mut c.spare_capacity_mut()[..len],
+                n,
+            );
             // SAFETY: the product wrote all `nb * m * n` elements.
             unsafe { c.set_len(len) };
             return c;
@@ -451,7 +457,11 @@ mod tests {
             // Two batch dims, (2, 3, 4, K), at an offset.
             (
                 vec![2, 3],
-                Layout::new(vec![2, 3, 4, k], Layout::contiguous(&[2, 3, 4, k]).strides().to_vec(), 3),
+                Layout::new(
+                    vec![2, 3, 4, k],
+                    Layout::contiguous(&[2, 3, 4, k]).strides().to_vec(),
+                    3,
+                ),
                 2 * 3 * 4 * k + 3,
                 true,
             ),
@@ -463,7 +473,12 @@ mod tests {
                 true,
             ),
             // Batches that do not continue the rows: (4, 3, K) stored batch-minor.
-            (vec![4], Layout::new(vec![4, 3, k], vec![k, 4 * k, 1], 0), 4 * 3 * k, false),
+            (
+                vec![4],
+                Layout::new(vec![4, 3, k], vec![k, 4 * k, 1], 0),
+                4 * 3 * k,
+                false,
+            ),
         ];
         for (batch, la, len, folds) in cases {
             let m = la.shape()[la.rank() - 2];
