@@ -13,26 +13,7 @@ use common::{fails_with, llm, stdout as ok};
 
 /// A base model trained for two steps in `dir/base`.
 fn base(dir: &Path) -> PathBuf {
-    let cfg = dir.join("tiny.json");
-    std::fs::write(
-        &cfg,
-        r#"{"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 32, "batch_size": 4,
-            "eval_interval": 0, "warmup_iters": 1, "lr_decay_iters": 10}"#,
-    )
-    .unwrap();
-    let run = dir.join("base");
-    ok(&llm(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--max-iters",
-        "2",
-        "--sample-chars",
-        "0",
-        "--out",
-        run.to_str().unwrap(),
-    ]));
-    run
+    common::tiny_run(dir, "base", 32)
 }
 
 #[test]

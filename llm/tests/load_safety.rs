@@ -7,28 +7,9 @@ use std::path::Path;
 mod common;
 use common::{fails_with, llm, stdout as ok};
 
-/// A trained tiny run in `dir/run`.
+/// A tiny run trained for two steps in `dir/run`.
 fn tiny_run(dir: &Path) -> std::path::PathBuf {
-    let cfg = dir.join("tiny.json");
-    std::fs::write(
-        &cfg,
-        r#"{"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 16, "batch_size": 4,
-            "eval_interval": 0, "warmup_iters": 1, "lr_decay_iters": 10}"#,
-    )
-    .unwrap();
-    let run = dir.join("run");
-    ok(&llm(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--max-iters",
-        "2",
-        "--sample-chars",
-        "0",
-        "--out",
-        run.to_str().unwrap(),
-    ]));
-    run
+    common::tiny_run(dir, "run", 16)
 }
 
 /// The run's `config.json` with `key` set to the JSON `value`.

@@ -32,3 +32,27 @@ pub fn fails_with(out: &Output, want: &str) {
     assert!(err.contains(want), "{err:?} lacks {want:?}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A tiny GPT (2 layers, width 16, context `block_size`) trained for two steps on the built-in
+/// text into `dir/name`; returns the run directory.
+pub fn tiny_run(dir: &std::path::Path, name: &str, block_size: usize) -> std::path::PathBuf {
+    let cfg = dir.join(format!("{name}.json"));
+    let settings = format!(
+        r#"{{"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": {block_size}, "batch_size": 4,
+            "eval_interval": 0, "warmup_iters": 1, "lr_decay_iters": 10}}"#
+    );
+    std::fs::write(&cfg, settings).unwrap();
+    let run = dir.join(name);
+    stdout(&llm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--max-iters",
+        "2",
+        "--sample-chars",
+        "0",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    run
+}
