@@ -128,6 +128,7 @@ pub fn generate(
         let context = model.context();
         let mut tokens = prompt.to_vec();
         let mut state = model.start_decoding();
+        state.reserve((tokens.len() + g.max_new_tokens).min(context));
         let mut logits = model.logits_next(&window(&tokens, context), &mut state);
         let mut out = Vec::new();
         for _ in 0..g.max_new_tokens {
@@ -172,6 +173,7 @@ pub fn generate_batch(model: &Model, prompts: &[Vec<u32>], g: &Generation) -> Ve
             .enumerate()
             .map(|(i, prompt)| {
                 let mut state = model.start_decoding();
+                state.reserve((prompt.len() + g.max_new_tokens).min(context));
                 let logits = model.logits_next(&window(prompt, context), &mut state);
                 Sequence {
                     tokens: prompt.clone(),

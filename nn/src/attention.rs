@@ -11,14 +11,25 @@ use crate::dropout::{Dropout, SharedRng};
 use crate::linear::Linear;
 use crate::module::{join, Module};
 use autograd::Var;
-use tensor::{Rng, Tensor};
+use tensor::{CacheView, Rng, Tensor};
 
 /// Keys and values `(B, NH, T, HS)` of the positions seen so far, for one layer.
+///
+/// They live in buffers `(B, NH, cap, HS)` with room for more positions, and each step writes
+/// only its new positions into that room; a full buffer is replaced by one of twice the room
+/// (so a sequence of `T` positions copies `O(T)` cached elements in all, not `O(T^2)`). A clone
+/// shares the buffers until either side writes: the writer then takes a copy of its own.
 #[derive(Default, Clone)]
 pub struct KvCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
+    len: usize,
+    /// Room asked for by [`KvCache::reserve`].
+    reserved: usize,
 }
+
+/// Room, in positions, of a cache's first buffers.
+const FIRST_ROOM: usize = 16;
 
 impl KvCache {
     /// An empty cache.
@@ -28,25 +39,91 @@ impl KvCache {
 
     /// Number of cached positions.
     pub fn len(&self) -> usize {
-        self.k.as_ref().map_or(0, |k| k.dim(2))
+        self.len
     }
 
     /// True before the first position is cached.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Appends new keys and values along the time dim and returns all of them.
-    fn extend(&mut self, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
-        let join = |old: &Option<Tensor>, new: Tensor| match old {
-            Some(old) => Tensor::cat(&[old, &new], 2),
-            None => new.contiguous(),
-        };
-        let (k, v) = (join(&self.k, k), join(&self.v, v));
-        self.k = Some(k.clone());
-        self.v = Some(v.clone());
-        (k, v)
+    /// Makes room for `positions` in all, so that a sequence whose final length is known is
+    /// never moved to a larger buffer.
+    pub fn reserve(&mut self, positions: usize) {
+        self.reserved = positions;
+        if let Some(buf) = self.k.clone().filter(|buf| buf.dim(2) < positions) {
+            self.reallocate(&buf, positions);
+        }
     }
+
+    /// Writes new keys and values `(B, NH, T_new, HS)` after the cached positions.
+    fn append(&mut self, k: &Tensor, v: &Tensor) {
+        let need = self.len + k.dim(2);
+        if self.k.as_ref().is_none_or(|buf| buf.dim(2) < need) {
+            let room = if self.reserved >= need {
+                self.reserved
+            } else {
+                need.next_power_of_two().max(FIRST_ROOM)
+            };
+            self.reallocate(k, room);
+        }
+        if self.write(k, v).is_err() {
+            // The buffers are shared with a clone: copy them, then write into the copy.
+            let room = self.k.as_ref().map_or(need, |buf| buf.dim(2));
+            self.reallocate(k, room);
+            self.write(k, v).expect("a fresh buffer is ours alone");
+        }
+        self.len = need;
+    }
+
+    fn write(&mut self, k: &Tensor, v: &Tensor) -> tensor::Result<()> {
+        let (kb, vb) = (self.k.as_mut(), self.v.as_mut());
+        let (kb, vb) = (kb.expect("allocated"), vb.expect("allocated"));
+        kb.copy_slice_(2, self.len, k)?;
+        vb.copy_slice_(2, self.len, v)
+    }
+
+    /// New buffers with room for `room` positions (shaped and typed like `like`), holding the
+    /// cached positions.
+    fn reallocate(&mut self, like: &Tensor, room: usize) {
+        let (b, nh, hs) = (like.dim(0), like.dim(1), like.dim(3));
+        let len = self.len;
+        let fresh = |old: &Option<Tensor>| {
+            let mut buf = like
+                .try_full_like(&[b, nh, room, hs], 0.0)
+                .expect("a zero buffer of the keys' dtype and device");
+            if let Some(old) = old.as_ref().filter(|_| len > 0) {
+                buf.copy_slice_(2, 0, &old.narrow(2, 0, len))
+                    .expect("a fresh buffer is ours alone");
+            }
+            buf
+        };
+        self.k = Some(fresh(&self.k));
+        self.v = Some(fresh(&self.v));
+    }
+
+    /// The cached keys and values `(B, NH, len, HS)`, as views of the buffers.
+    fn filled(&self) -> (Tensor, Tensor) {
+        let view = |buf: &Option<Tensor>| buf.as_ref().expect("appended").narrow(2, 0, self.len);
+        (view(&self.k), view(&self.v))
+    }
+
+    /// Row `b` of the buffers, for [`Tensor::attention_decode`].
+    fn rows(&self, b: usize) -> (Tensor, Tensor) {
+        let row = |buf: &Option<Tensor>| buf.as_ref().expect("appended").narrow(0, b, 1);
+        (row(&self.k), row(&self.v))
+    }
+}
+
+/// One decoding step: `q (B, NH, 1, HS)`, row `b` attending to the `len` positions of
+/// `rows[b]` (keys and values `(1, NH, cap, HS)`).
+fn decode(q: &Var, rows: &[(Tensor, Tensor)], len: impl Fn(usize) -> usize) -> Var {
+    let views: Vec<CacheView> = rows
+        .iter()
+        .enumerate()
+        .map(|(b, (k, v))| CacheView { k, v, len: len(b) })
+        .collect();
+    Var::constant(Tensor::attention_decode(&q.value(), &views))
 }
 
 /// Causal self-attention with `n_head` heads.
@@ -105,30 +182,32 @@ impl CausalSelfAttention {
 
     /// Incremental forward for generation: `x (B, T_new, C)` are the positions after those in
     /// `cache`, whose keys and values are reused and extended. Meant for inference (the cached
-    /// keys carry no gradient).
+    /// keys carry no gradient, and a single new position skips the autograd graph).
     pub fn forward_cached(&self, x: &Var, cache: &mut KvCache) -> Var {
         let [q, k, v] = self.heads(x);
-        let (k, v) = cache.extend(k.value(), v.value());
+        cache.append(&k.value(), &v.value());
+        if x.dim(1) == 1 {
+            let rows: Vec<_> = (0..x.dim(0)).map(|b| cache.rows(b)).collect();
+            return self.merge(&decode(&q, &rows, |_| cache.len()));
+        }
+        let (k, v) = cache.filled();
         self.merge(&Var::attention(&q, &Var::constant(k), &Var::constant(v)))
     }
 
     /// One new position for each of several sequences that each keep their own cache (of any
     /// length): row `b` of `x (B, 1, C)` follows the positions in `caches[b]`. The projections
-    /// run on all rows together; attention runs per sequence, its query against its own keys
-    /// and values, so no sequence is padded. For batched generation (no gradient).
+    /// run on all rows together, and so does attention, each query against its own cache, so
+    /// no sequence is padded. For batched generation (no gradient).
     pub fn forward_ragged(&self, x: &Var, caches: &mut [&mut KvCache]) -> Var {
         assert_eq!(x.dim(0), caches.len(), "one cache per row");
+        assert_eq!(x.dim(1), 1, "one new position per sequence");
         let [q, k, v] = self.heads(x);
         let (k, v) = (k.value(), v.value());
-        let rows: Vec<Var> = caches
-            .iter_mut()
-            .enumerate()
-            .map(|(b, cache)| {
-                let (kb, vb) = cache.extend(k.narrow(0, b, 1), v.narrow(0, b, 1));
-                Var::attention(&q.narrow(0, b, 1), &Var::constant(kb), &Var::constant(vb))
-            })
-            .collect();
-        self.merge(&Var::cat(&rows.iter().collect::<Vec<_>>(), 0))
+        for (b, cache) in caches.iter_mut().enumerate() {
+            cache.append(&k.narrow(0, b, 1), &v.narrow(0, b, 1));
+        }
+        let rows: Vec<_> = caches.iter().map(|c| c.rows(0)).collect();
+        self.merge(&decode(&q, &rows, |b| caches[b].len()))
     }
 }
 

@@ -99,6 +99,27 @@ fn attention_and_its_cached_path() {
         assert!((a - b).abs() < 1e-12, "cached {a} vs full {b}");
     }
     assert_eq!(cache.len(), 5);
+    // One position at a time (the decoding kernel), past the cache's first room, and a clone
+    // that writes on its own copy while the original goes on unchanged.
+    let long = input(&[2, 40, 6], 13);
+    let full = attn.forward(&long).value();
+    let mut cache = KvCache::new();
+    attn.forward_cached(&long.narrow(1, 0, 3), &mut cache);
+    let mut fork = cache.clone();
+    attn.forward_cached(&x.narrow(1, 3, 1), &mut fork);
+    for t in 3..40 {
+        let step = attn
+            .forward_cached(&long.narrow(1, t, 1), &mut cache)
+            .value();
+        let want = full.narrow(1, t, 1).contiguous().to_vec::<f64>();
+        for (a, b) in step.to_vec::<f64>().iter().zip(want) {
+            assert!(
+                (a - b).abs() < 1e-12,
+                "position {t}: cached {a} vs full {b}"
+            );
+        }
+    }
+    assert_eq!((cache.len(), fork.len()), (40, 4));
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
+pub use ops::decode::CacheView;
 pub use ops::fused::{AttentionDims, Gelu, LayerNormGrads, LayerNormOutput};
 pub use ops::inplace::AdamWStep;
 pub use ops::reduce::Softmax;

@@ -47,6 +47,11 @@ impl DecodeState {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Makes room for `positions` in all (see [`KvCache::reserve`]).
+    pub fn reserve(&mut self, positions: usize) {
+        self.caches.iter_mut().for_each(|c| c.reserve(positions));
+    }
 }
 
 impl Model {

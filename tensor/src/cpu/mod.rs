@@ -8,6 +8,7 @@
 
 pub mod adamw;
 pub mod attention;
+pub mod attention_decode;
 pub mod backend;
 pub mod binary;
 pub mod copy;

@@ -70,6 +70,22 @@ impl Tensor {
         self.storage_mut()?.copy_into(&layout, src.storage(), &sl)
     }
 
+    /// Copies `src` into positions `start..start + src.dim(dim)` of `dim` of self (every other
+    /// dim the same size): a key/value cache written where it has room.
+    pub fn copy_slice_(&mut self, dim: usize, start: usize, src: &Tensor) -> Result<()> {
+        let len = src.shape().get(dim).copied().unwrap_or(0);
+        let region = self.layout().narrow(dim, start, len)?;
+        if region.shape() != src.shape() || src.dtype() != self.dtype() {
+            return Err(Error::ShapeMismatch {
+                op: "copy_slice_",
+                lhs: region.shape().to_vec(),
+                rhs: src.shape().to_vec(),
+            });
+        }
+        let sl = src.layout().clone();
+        self.storage_mut()?.copy_into(&region, src.storage(), &sl)
+    }
+
     /// One AdamW step: self is the parameter, `m` and `v` the moment buffers; all contiguous,
     /// same shape and dtype, each uniquely owned.
     pub fn adamw_step_(
@@ -116,5 +132,26 @@ mod tests {
         drop(view);
         a.fill_(7.0).unwrap();
         assert_eq!(a.to_vec::<f32>(), vec![7.0; 6]);
+    }
+
+    #[test]
+    fn copy_slice_writes_only_its_positions() {
+        let mut buf = Tensor::zeros(&[1, 2, 4, 2], DType::F32);
+        let new = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[1, 2, 1, 2]);
+        buf.copy_slice_(2, 1, &new).unwrap();
+        let got = buf.to_vec::<f32>();
+        let want = [
+            0., 0., 1., 2., 0., 0., 0., 0., 0., 0., 3., 4., 0., 0., 0., 0.,
+        ];
+        assert_eq!(got, want);
+        assert!(buf.copy_slice_(2, 4, &new).is_err(), "past the end");
+        let wrong = Tensor::zeros(&[1, 3, 1, 2], DType::F32);
+        assert!(buf.copy_slice_(2, 0, &wrong).is_err(), "other dims differ");
+        let view = buf.clone();
+        assert_eq!(
+            buf.copy_slice_(2, 0, &new).unwrap_err(),
+            Error::SharedStorage
+        );
+        drop(view);
     }
 }

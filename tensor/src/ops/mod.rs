@@ -1,5 +1,6 @@
 //! Tensor operations, grouped by kind. Each file adds methods to [`crate::Tensor`].
 
+pub mod decode;
 pub mod elementwise;
 pub mod fused;
 pub mod index;

@@ -1,0 +1,193 @@
+//! One decoding step of attention for several sequences at once, each over its own key/value
+//! cache: the new token of sequence `b` attends to the `len_b` positions cached for it.
+//!
+//! Shapes: `q (B, NH, D)`, one query row per sequence and head. Sequence `b`'s cache is a
+//! buffer of `(NH, cap_b, D)` keys and one of values, whose first `len_b <= cap_b` positions are
+//! filled (a cache grows by writing into spare room, so its rows are not packed tightly: head
+//! `h` starts at `h cap_b D`). With `scale = 1 / sqrt(D)`, for each sequence and head:
+//!
+//! `s_j = scale q . k_j`, `p = softmax(s)` over `j < len_b`, `out = sum_j p_j v_j`.
+//!
+//! The query is the newest position, so it sees every cached key: causal by construction. This
+//! equals [`super::attention`]'s forward with one query row over the first `len_b` keys (the
+//! test holds it to that); it exists because that kernel wants its keys contiguous, which would
+//! mean copying every cache at every step. Sequences and heads are spread over the threads.
+
+use super::parallel::for_each_chunk;
+use super::{lanes, softmax};
+use crate::dtype::Float;
+use multiversion::multiversion;
+
+/// One sequence's cache: keys and values `(NH, cap, D)`, the first `len` positions filled.
+#[derive(Clone, Copy, Debug)]
+pub struct Cache<'a, T> {
+    /// Keys, `NH * cap * D` elements.
+    pub k: &'a [T],
+    /// Values, laid out as the keys.
+    pub v: &'a [T],
+    /// Positions the buffers have room for.
+    pub cap: usize,
+    /// Positions filled (at least one).
+    pub len: usize,
+}
+
+impl<T> Cache<'_, T> {
+    /// Rows `0..len` of head `h` of `buf` (keys or values), `len * d` elements.
+    fn head<'b>(&self, buf: &'b [T], h: usize, d: usize) -> &'b [T] {
+        &buf[h * self.cap * d..][..self.len * d]
+    }
+}
+
+/// Checks that every cache holds `nh` heads of `d` and at least one filled position.
+pub fn check<T>(q_len: usize, caches: &[Cache<T>], nh: usize, d: usize) -> Result<(), String> {
+    if q_len != caches.len() * nh * d {
+        return Err(format!(
+            "{q_len} query elements for {} caches of {nh} heads of {d}",
+            caches.len()
+        ));
+    }
+    for (b, c) in caches.iter().enumerate() {
+        let size = nh * c.cap * d;
+        if c.len == 0 || c.len > c.cap || c.k.len() < size || c.v.len() < size {
+            return Err(format!(
+                "cache {b}: {} of {} positions filled in buffers of {} and {} elements, \
+                 {nh} heads of {d}",
+                c.len,
+                c.cap,
+                c.k.len(),
+                c.v.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The output `(B, NH, D)` (see the module docs). [`check`] must hold.
+pub fn decode<T: Float>(q: &[T], caches: &[Cache<T>], nh: usize, d: usize) -> Vec<T> {
+    let mut out = vec![T::ZERO; q.len()];
+    let longest = caches.iter().map(|c| c.len).max().unwrap_or(0);
+    for_each_chunk(&mut out, d, 4 * longest * d, |first, chunk| {
+        for (i, o) in chunk.chunks_exact_mut(d).enumerate() {
+            let row = first + i;
+            let (cache, h) = (&caches[row / nh], row % nh);
+            head(&q[row * d..][..d], cache, h, d, o);
+        }
+    });
+    out
+}
+
+/// One sequence and head: scores against the cached keys, softmax, weighted sum of values.
+/// Compiled per instruction set as a whole, so the short dot products and sums inline.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn head<T: Float>(q: &[T], cache: &Cache<T>, h: usize, d: usize, out: &mut [T]) {
+    let scale = T::ONE / T::from_usize(d).sqrt();
+    let (keys, values) = (cache.head(cache.k, h, d), cache.head(cache.v, h, d));
+    let mut p: Vec<T> = keys
+        .chunks_exact(d)
+        .map(|k| scale * lanes::dot(q, k))
+        .collect();
+    softmax::row_in_place(&mut p);
+    for (&pj, v) in p.iter().zip(values.chunks_exact(d)) {
+        for (o, &x) in out.iter_mut().zip(v) {
+            *o += pj * x;
+        }
+    }
+}
+
+/// Plain reference: the same sums, one element at a time.
+pub fn decode_reference<T: Float>(q: &[T], caches: &[Cache<T>], nh: usize, d: usize) -> Vec<T> {
+    let scale = T::ONE / T::from_usize(d).sqrt();
+    let mut out = vec![T::ZERO; q.len()];
+    for (b, cache) in caches.iter().enumerate() {
+        for h in 0..nh {
+            let row = b * nh + h;
+            let qr = &q[row * d..][..d];
+            let at = |buf: &[T], j: usize, c: usize| buf[(h * cache.cap + j) * d + c];
+            let s: Vec<T> = (0..cache.len)
+                .map(|j| scale * (0..d).map(|c| qr[c] * at(cache.k, j, c)).sum::<T>())
+                .collect();
+            let m = s.iter().fold(T::NEG_INFINITY, |a, &x| a.max_nan(x));
+            let total: T = s.iter().map(|&x| (x - m).exp()).sum();
+            for (j, &sj) in s.iter().enumerate() {
+                let pj = (sj - m).exp() / total;
+                for c in 0..d {
+                    out[row * d + c] += pj * at(cache.v, j, c);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::attention::{forward_reference, Dims};
+    use crate::Rng;
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f64> {
+        (0..n).map(|_| rng.normal()).collect()
+    }
+
+    /// Sequences of odd lengths in buffers with spare room, against the reference and against
+    /// the causal attention kernel's last query row over the filled positions.
+    #[test]
+    fn matches_the_reference_and_full_attention() {
+        let mut rng = Rng::new(7);
+        let (nh, d) = (3, 5);
+        let shapes = [(1, 1), (7, 9), (13, 13), (4, 31)];
+        let bufs: Vec<(Vec<f64>, Vec<f64>)> = shapes
+            .iter()
+            .map(|&(_, cap)| {
+                (
+                    random(nh * cap * d, &mut rng),
+                    random(nh * cap * d, &mut rng),
+                )
+            })
+            .collect();
+        let caches: Vec<Cache<f64>> = shapes
+            .iter()
+            .zip(&bufs)
+            .map(|(&(len, cap), (k, v))| Cache { k, v, cap, len })
+            .collect();
+        let q = random(shapes.len() * nh * d, &mut rng);
+        check(q.len(), &caches, nh, d).unwrap();
+        let fast = decode(&q, &caches, nh, d);
+        let plain = decode_reference(&q, &caches, nh, d);
+        for (a, b) in fast.iter().zip(&plain) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        for (b, c) in caches.iter().enumerate() {
+            let packed = |buf: &[f64]| -> Vec<f64> {
+                (0..nh).flat_map(|h| c.head(buf, h, d).to_vec()).collect()
+            };
+            let dims = Dims {
+                bh: nh,
+                tq: 1,
+                tk: c.len,
+                d,
+            };
+            let rows = &q[b * nh * d..][..nh * d];
+            let full = forward_reference(rows, &packed(c.k), &packed(c.v), dims).out;
+            for (a, e) in fast[b * nh * d..][..nh * d].iter().zip(&full) {
+                assert!((a - e).abs() < 1e-12, "sequence {b}: {a} vs {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_caches_are_refused() {
+        let k = vec![0.0f32; 2 * 4 * 3];
+        let ok = Cache {
+            k: &k,
+            v: &k,
+            cap: 4,
+            len: 2,
+        };
+        assert!(check(6, &[ok], 2, 3).is_ok());
+        assert!(check(5, &[ok], 2, 3).is_err());
+        assert!(check(6, &[Cache { len: 0, ..ok }], 2, 3).is_err());
+        assert!(check(6, &[Cache { len: 5, ..ok }], 2, 3).is_err());
+        assert!(check(6, &[Cache { cap: 5, ..ok }], 2, 3).is_err());
+    }
+}

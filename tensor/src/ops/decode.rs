@@ -1,0 +1,180 @@
+//! One decoding step of attention over per-sequence key/value caches (the math is in
+//! [`crate::cpu::attention_decode`]).
+
+use crate::cpu::attention_decode::{self, Cache};
+use crate::cpu::CpuElement;
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::{DType, Tensor};
+
+/// One sequence's cache for [`Tensor::try_attention_decode`]: key and value buffers
+/// `(1, NH, cap, D)`, of which the first `len` positions are filled.
+#[derive(Clone, Copy)]
+pub struct CacheView<'a> {
+    /// Keys `(1, NH, cap, D)`.
+    pub k: &'a Tensor,
+    /// Values, shaped as the keys.
+    pub v: &'a Tensor,
+    /// Filled positions, `1..=cap`.
+    pub len: usize,
+}
+
+impl Tensor {
+    /// Attention of one new query per sequence over its own cache: `q (B, NH, 1, D)`, one
+    /// [`CacheView`] per sequence; returns `(B, NH, 1, D)`, row `b` equal to
+    /// [`Tensor::try_attention`] of `q[b]` over the first `len_b` cached keys and values.
+    ///
+    /// On the CPU one kernel runs every sequence and head, reading the caches where they lie;
+    /// on other devices each sequence runs through [`Tensor::try_attention`] on a copy of its
+    /// filled positions.
+    pub fn try_attention_decode(q: &Tensor, caches: &[CacheView]) -> Result<Tensor> {
+        let (nh, d) = decode_dims(q, caches)?;
+        let q = q.try_compact()?;
+        let on_cpu = |t: &Tensor| t.storage().as_cpu().is_some() && t.is_contiguous();
+        let all_cpu = on_cpu(&q) && caches.iter().all(|c| on_cpu(c.k) && on_cpu(c.v));
+        match q.dtype() {
+            DType::F32 if all_cpu => decode_cpu::<f32>(&q, caches, nh, d),
+            DType::F64 if all_cpu => decode_cpu::<f64>(&q, caches, nh, d),
+            _ => decode_composed(&q, caches),
+        }
+    }
+
+    /// [`Tensor::try_attention_decode`], panicking on error.
+    #[track_caller]
+    pub fn attention_decode(q: &Tensor, caches: &[CacheView]) -> Tensor {
+        crate::error::or_panic(Tensor::try_attention_decode(q, caches))
+    }
+}
+
+/// Checks the shapes; returns heads and head size.
+fn decode_dims(q: &Tensor, caches: &[CacheView]) -> Result<(usize, usize)> {
+    let bad = |what: String| Err(Error::InvalidArgument(format!("attention_decode: {what}")));
+    if q.rank() != 4 || q.dim(2) != 1 || q.dim(0) != caches.len() {
+        return bad(format!(
+            "queries {:?} for {} caches; want (B, NH, 1, D), one cache per row",
+            q.shape(),
+            caches.len()
+        ));
+    }
+    let (nh, d) = (q.dim(1), q.dim(3));
+    for (b, c) in caches.iter().enumerate() {
+        let s = c.k.shape();
+        if s.len() != 4 || s[0] != 1 || s[1] != nh || s[3] != d || c.v.shape() != s {
+            return bad(format!(
+                "cache {b} holds keys {s:?} and values {:?}; want (1, {nh}, cap, {d})",
+                c.v.shape()
+            ));
+        }
+        if c.len == 0 || c.len > s[2] {
+            return bad(format!("cache {b}: {} positions filled of {}", c.len, s[2]));
+        }
+        if c.k.dtype() != q.dtype() || c.v.dtype() != q.dtype() {
+            return bad(format!("cache {b} is not of the queries' dtype"));
+        }
+    }
+    Ok((nh, d))
+}
+
+/// The CPU kernel on the buffers where they lie (all contiguous CPU tensors of dtype `T`).
+fn decode_cpu<T: Float + CpuElement>(
+    q: &Tensor,
+    caches: &[CacheView],
+    nh: usize,
+    d: usize,
+) -> Result<Tensor> {
+    let views = caches
+        .iter()
+        .map(|c| {
+            Ok(Cache {
+                k: elements::<T>(c.k)?,
+                v: elements::<T>(c.v)?,
+                cap: c.k.dim(2),
+                len: c.len,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let q_rows = elements::<T>(q)?;
+    attention_decode::check(q_rows.len(), &views, nh, d).map_err(Error::InvalidArgument)?;
+    let out = attention_decode::decode(q_rows, &views, nh, d);
+    Tensor::try_from_vec(out, q.shape())
+}
+
+/// The elements of a contiguous CPU tensor of dtype `T`.
+fn elements<T: CpuElement>(t: &Tensor) -> Result<&[T]> {
+    let all = t
+        .storage()
+        .as_cpu()
+        .and_then(T::slice)
+        .ok_or(Error::InvalidArgument(
+            "attention_decode: a cache is not a CPU buffer of the queries' dtype".into(),
+        ))?;
+    Ok(&all[t.layout().offset()..][..t.numel()])
+}
+
+/// Sequence by sequence through the causal attention op, on copies of the filled positions.
+fn decode_composed(q: &Tensor, caches: &[CacheView]) -> Result<Tensor> {
+    let rows = caches
+        .iter()
+        .enumerate()
+        .map(|(b, c)| {
+            let (k, v) = (c.k.try_narrow(2, 0, c.len)?, c.v.try_narrow(2, 0, c.len)?);
+            Ok(Tensor::try_attention(&q.try_narrow(0, b, 1)?, &k, &v)?.0)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::try_cat(&rows.iter().collect::<Vec<_>>(), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+
+    fn random(shape: &[usize], rng: &mut Rng) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape)
+    }
+
+    /// The kernel (with a transposed, non-contiguous query) against the composed path.
+    #[test]
+    fn the_cpu_kernel_matches_the_composed_path() {
+        let mut rng = Rng::new(3);
+        let (nh, d) = (2, 7);
+        let bufs: Vec<(Tensor, Tensor, usize)> = [(3, 5), (1, 1), (9, 12)]
+            .iter()
+            .map(|&(len, cap)| {
+                let s = [1, nh, cap, d];
+                (random(&s, &mut rng), random(&s, &mut rng), len)
+            })
+            .collect();
+        let caches: Vec<CacheView> = bufs
+            .iter()
+            .map(|(k, v, len)| CacheView { k, v, len: *len })
+            .collect();
+        let q = random(&[3, nh, 2, d], &mut rng).narrow(2, 1, 1);
+        assert!(!q.is_contiguous());
+        let fast = Tensor::attention_decode(&q, &caches).to_vec::<f64>();
+        let composed = decode_composed(&q, &caches).unwrap().to_vec::<f64>();
+        for (a, b) in fast.iter().zip(&composed) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        let k = Tensor::zeros(&[1, 2, 4, 3], DType::F32);
+        let q = Tensor::zeros(&[1, 2, 1, 3], DType::F32);
+        let ok = CacheView {
+            k: &k,
+            v: &k,
+            len: 4,
+        };
+        assert!(Tensor::try_attention_decode(&q, &[ok]).is_ok());
+        assert!(Tensor::try_attention_decode(&q, &[ok, ok]).is_err());
+        assert!(Tensor::try_attention_decode(&q, &[CacheView { len: 5, ..ok }]).is_err());
+        assert!(Tensor::try_attention_decode(&q, &[CacheView { len: 0, ..ok }]).is_err());
+        let wide = Tensor::zeros(&[1, 2, 4, 5], DType::F32);
+        assert!(Tensor::try_attention_decode(&q, &[CacheView { k: &wide, ..ok }]).is_err());
+        let f64s = Tensor::zeros(&[1, 2, 4, 3], DType::F64);
+        assert!(Tensor::try_attention_decode(&q, &[CacheView { v: &f64s, ..ok }]).is_err());
+    }
+}
