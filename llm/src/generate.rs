@@ -9,7 +9,7 @@
 
 use crate::model::{DecodeState, Model};
 use autograd::no_grad;
-use tensor::{Rng, Tensor};
+use tensor::{with_packed_weights, Rng, Tensor};
 
 /// How to pick a token from logits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -158,72 +158,75 @@ pub fn generate(
 /// No sequence is padded: each keeps its own key/value caches, of its own length. Prompts are
 /// fed one at a time (every prompt position of a sequence goes through the model together);
 /// then each step feeds the newest token of every unfinished sequence as one batch, so the
-/// projections and the MLP run one `(B, C)` product per layer while attention runs per
-/// sequence on its own cache. A sequence leaves the batch at its stop token; one whose cache
+/// projections and the MLP run one `(B, C)` product per layer (with each weight packed once
+/// for the whole loop, see [`with_packed_weights`]) while each sequence attends to its own
+/// cache. A sequence leaves the batch at its stop token; one whose cache
 /// fills the context re-reads its last `context` tokens alone, as [`generate`] does.
 pub fn generate_batch(model: &Model, prompts: &[Vec<u32>], g: &Generation) -> Vec<Vec<u32>> {
     assert!(
         prompts.iter().all(|p| !p.is_empty()),
         "generation needs prompts of at least one token"
     );
-    no_grad(|| {
-        let context = model.context();
-        let mut seqs: Vec<Sequence> = prompts
-            .iter()
-            .enumerate()
-            .map(|(i, prompt)| {
-                let mut state = model.start_decoding();
-                state.reserve((prompt.len() + g.max_new_tokens).min(context));
-                let logits = model.logits_next(&window(prompt, context), &mut state);
-                Sequence {
-                    tokens: prompt.clone(),
-                    new: vec![],
-                    rng: Rng::new(g.seed.wrapping_add(i as u64)),
-                    state,
-                    logits: logits.value().to_vec::<f32>(),
-                    done: false,
-                }
-            })
-            .collect();
-        for step in 0..g.max_new_tokens {
-            for s in seqs.iter_mut().filter(|s| !s.done) {
-                let next = sample(g.drawable(&s.logits), &g.sampling, &mut s.rng);
-                s.tokens.push(next);
-                s.new.push(next);
-                s.done = Some(next) == g.stop_token;
+    no_grad(|| with_packed_weights(|| decode_batch(model, prompts, g)))
+}
+
+/// The loop of [`generate_batch`].
+fn decode_batch(model: &Model, prompts: &[Vec<u32>], g: &Generation) -> Vec<Vec<u32>> {
+    let context = model.context();
+    let mut seqs: Vec<Sequence> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, prompt)| {
+            let mut state = model.start_decoding();
+            state.reserve((prompt.len() + g.max_new_tokens).min(context));
+            let logits = model.logits_next(&window(prompt, context), &mut state);
+            Sequence {
+                tokens: prompt.clone(),
+                new: vec![],
+                rng: Rng::new(g.seed.wrapping_add(i as u64)),
+                state,
+                logits: logits.value().to_vec::<f32>(),
+                done: false,
             }
-            if step + 1 == g.max_new_tokens {
-                break;
-            }
-            let (mut batch, full): (Vec<&mut Sequence>, Vec<&mut Sequence>) = seqs
-                .iter_mut()
-                .filter(|s| !s.done)
-                .partition(|s| s.state.len() < context);
-            for s in full {
-                s.state = model.start_decoding();
-                s.logits = model
-                    .logits_next(&window(&s.tokens, context), &mut s.state)
-                    .value()
-                    .to_vec::<f32>();
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            let ids: Vec<u32> = batch.iter().map(|s| s.new[s.new.len() - 1]).collect();
-            let ids = Tensor::from_vec(ids, &[batch.len(), 1]);
-            let mut states: Vec<&mut DecodeState> =
-                batch.iter_mut().map(|s| &mut s.state).collect();
-            let rows = model
-                .logits_next_ragged(&ids, &mut states)
+        })
+        .collect();
+    for step in 0..g.max_new_tokens {
+        for s in seqs.iter_mut().filter(|s| !s.done) {
+            let next = sample(g.drawable(&s.logits), &g.sampling, &mut s.rng);
+            s.tokens.push(next);
+            s.new.push(next);
+            s.done = Some(next) == g.stop_token;
+        }
+        if step + 1 == g.max_new_tokens {
+            break;
+        }
+        let (mut batch, full): (Vec<&mut Sequence>, Vec<&mut Sequence>) = seqs
+            .iter_mut()
+            .filter(|s| !s.done)
+            .partition(|s| s.state.len() < context);
+        for s in full {
+            s.state = model.start_decoding();
+            s.logits = model
+                .logits_next(&window(&s.tokens, context), &mut s.state)
                 .value()
                 .to_vec::<f32>();
-            let width = rows.len() / batch.len();
-            for (s, row) in batch.iter_mut().zip(rows.chunks(width)) {
-                s.logits = row.to_vec();
-            }
         }
-        seqs.into_iter().map(|s| s.new).collect()
-    })
+        if batch.is_empty() {
+            continue;
+        }
+        let ids: Vec<u32> = batch.iter().map(|s| s.new[s.new.len() - 1]).collect();
+        let ids = Tensor::from_vec(ids, &[batch.len(), 1]);
+        let mut states: Vec<&mut DecodeState> = batch.iter_mut().map(|s| &mut s.state).collect();
+        let rows = model
+            .logits_next_ragged(&ids, &mut states)
+            .value()
+            .to_vec::<f32>();
+        let width = rows.len() / batch.len();
+        for (s, row) in batch.iter_mut().zip(rows.chunks(width)) {
+            s.logits = row.to_vec();
+        }
+    }
+    seqs.into_iter().map(|s| s.new).collect()
 }
 
 /// One sequence of [`generate_batch`].

@@ -39,6 +39,7 @@ pub use op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 pub use ops::decode::CacheView;
 pub use ops::fused::{AttentionDims, Gelu, LayerNormGrads, LayerNormOutput};
 pub use ops::inplace::AdamWStep;
+pub use ops::packed::with_packed_weights;
 pub use ops::reduce::Softmax;
 pub use rng::Rng;
 pub use storage::live_storage;

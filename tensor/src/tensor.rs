@@ -41,6 +41,18 @@ impl Tensor {
         &self.storage
     }
 
+    /// The shared handle of the storage (its address tells storages apart).
+    pub(crate) fn storage_arc(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// The elements of a CPU storage of dtype `T` from this tensor's offset to the storage's
+    /// end (index them with the layout's strides); `None` on other devices and dtypes.
+    pub(crate) fn cpu_data<T: CpuElement>(&self) -> Option<&[T]> {
+        let all = T::slice(self.storage.as_cpu()?)?;
+        Some(&all[self.layout.offset()..])
+    }
+
     /// The storage, mutably, if this tensor is its only owner.
     pub(crate) fn storage_mut(&mut self) -> Result<&mut Storage> {
         Arc::get_mut(&mut self.storage).ok_or(Error::SharedStorage)

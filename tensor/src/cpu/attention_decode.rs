@@ -82,10 +82,12 @@ pub fn decode<T: Float>(q: &[T], caches: &[Cache<T>], nh: usize, d: usize) -> Ve
 fn head<T: Float>(q: &[T], cache: &Cache<T>, h: usize, d: usize, out: &mut [T]) {
     let scale = T::ONE / T::from_usize(d).sqrt();
     let (keys, values) = (cache.head(cache.k, h, d), cache.head(cache.v, h, d));
-    let mut p: Vec<T> = keys
-        .chunks_exact(d)
-        .map(|k| scale * lanes::dot(q, k))
-        .collect();
+    // Plain loops: an iterator chain's `fold` may be left out of line, outside this clone's
+    // instruction set.
+    let mut p = vec![T::ZERO; cache.len];
+    for (pj, k) in p.iter_mut().zip(keys.chunks_exact(d)) {
+        *pj = scale * lanes::dot(q, k);
+    }
     softmax::row_in_place(&mut p);
     for (&pj, v) in p.iter().zip(values.chunks_exact(d)) {
         for (o, &x) in out.iter_mut().zip(v) {

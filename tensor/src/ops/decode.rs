@@ -101,14 +101,10 @@ fn decode_cpu<T: Float + CpuElement>(
 
 /// The elements of a contiguous CPU tensor of dtype `T`.
 fn elements<T: CpuElement>(t: &Tensor) -> Result<&[T]> {
-    let all = t
-        .storage()
-        .as_cpu()
-        .and_then(T::slice)
-        .ok_or(Error::InvalidArgument(
-            "attention_decode: a cache is not a CPU buffer of the queries' dtype".into(),
-        ))?;
-    Ok(&all[t.layout().offset()..][..t.numel()])
+    let all = t.cpu_data::<T>().ok_or(Error::InvalidArgument(
+        "attention_decode: a cache is not a CPU buffer of the queries' dtype".into(),
+    ))?;
+    Ok(&all[..t.numel()])
 }
 
 /// Sequence by sequence through the causal attention op, on copies of the filled positions.

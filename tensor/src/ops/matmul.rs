@@ -21,6 +21,9 @@ impl Tensor {
         }
         let batch = broadcast_shape("matmul", &self.shape()[..ra - 2], &rhs.shape()[..rb - 2])
             .map_err(|_| mismatch())?;
+        if let Some(out) = super::packed::product(self, rhs) {
+            return Ok(out);
+        }
         let (m, k, n) = (
             self.shape()[ra - 2],
             self.shape()[ra - 1],

@@ -6,5 +6,6 @@ pub mod fused;
 pub mod index;
 pub mod inplace;
 pub mod matmul;
+pub mod packed;
 pub mod reduce;
 pub mod view;

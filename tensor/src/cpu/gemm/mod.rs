@@ -58,12 +58,14 @@ pub mod kernel_generic;
 pub mod pack;
 #[cfg(target_arch = "x86_64")]
 pub mod pack_avx2;
+pub mod prepacked;
 mod reference;
 #[cfg(test)]
 mod tests;
 
 pub use kernel::Kernel;
 pub use pack::MatRef;
+pub use prepacked::PackedB;
 pub use reference::gemm_reference;
 
 use super::matmul::{fits, Mat};
@@ -280,6 +282,19 @@ impl Split {
             tn,
             mr,
             nr,
+            m,
+            n,
+        }
+    }
+
+    /// About `tasks` bands of columns (for a right operand packed ahead, which no task should
+    /// read twice).
+    fn by_columns(kernel: &Kernel, tasks: usize, m: usize, n: usize) -> Split {
+        Split {
+            tm: 1,
+            tn: tasks.min(n.div_ceil(kernel.nr)),
+            mr: kernel.mr,
+            nr: kernel.nr,
             m,
             n,
         }

@@ -480,3 +480,46 @@ fn each_micro_kernel_stores_exactly_its_tile() {
         }
     }
 }
+
+/// A right operand packed ahead gives the packed GEMM's product bit for bit: every runnable
+/// kernel, B in each form, depths over one block, rows over one A block, odd widths, threads.
+#[test]
+fn a_prepacked_operand_matches_packing_each_time() {
+    use super::pack::MatRef;
+    use super::{MatMut, PackedB};
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    for (m, k, n) in [
+        (2, 1, 1),
+        (7, 13, 33),
+        (64, 384, 100),
+        (200, 1600, 70),
+        (3, 800, 1030),
+    ] {
+        for form in FORMS {
+            let a = Operand::new(m, k, Form::RowMajor, &mut rng);
+            let b = Operand::new(k, n, form, &mut rng);
+            for kern in kernels() {
+                let mut want = vec![f32::NAN; m * n];
+                let (am, bm) = (a.mat(), b.mat());
+                sgemm(&kern, Threads::One, m, k, n, 1.0, am, bm, 0.0, &mut want, n);
+                let view = |o: &Operand| MatRef {
+                    ptr: o.data[o.offset..].as_ptr(),
+                    rs: o.rs as isize,
+                    cs: o.cs as isize,
+                };
+                let mut got = vec![f32::NAN; m * n];
+                // SAFETY: the operands hold `m x k` and `k x n` elements at their strides and
+                // `got` holds `m x n`; the kernel runs on this CPU.
+                unsafe {
+                    let packed = PackedB::new(&kern, view(&b), k, n);
+                    let c = MatMut {
+                        ptr: got.as_mut_ptr(),
+                        rs: n as isize,
+                    };
+                    packed.multiply(view(&a), m, c);
+                }
+                assert_eq!(got, want, "{} {m}x{k}x{n} {form:?}", kern.name);
+            }
+        }
+    }
+}
