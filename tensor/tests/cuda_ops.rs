@@ -7,7 +7,8 @@
 #![cfg(feature = "cuda")]
 
 use tensor::{
-    AdamWStep, BinaryOp, CmpOp, DType, Device, Gelu, ReduceOp, Rng, Softmax, Tensor, UnaryOp,
+    AdamWStep, BinaryOp, CacheView, CmpOp, DType, Device, Gelu, ReduceOp, Rng, Softmax, Tensor,
+    UnaryOp,
 };
 
 /// The GPU, or `None` after printing why the test is skipped.
@@ -661,6 +662,45 @@ fn causal_attention_forward_and_backward() {
             check(&format!("{what} dv"), &gdv, &dv, REDUCTION);
         }
     }
+}
+
+#[test]
+fn decoding_attention_over_caches_written_in_place() {
+    let Some(dev) = gpu() else { return };
+    let (nh, d) = (3, 8);
+    // Caches with room, filled by `copy_slice_` on each device, then one decoding step.
+    let fill = |device: Device, seed: u64, cap: usize, len: usize| {
+        let mut buf = Tensor::zeros(&[1, nh, cap, d], DType::F32).to_device(device);
+        buf.copy_slice_(
+            2,
+            0,
+            &rand(&[1, nh, len, d], DType::F32, seed).to_device(device),
+        )
+        .unwrap();
+        buf
+    };
+    let shapes = [(16, 5), (4, 4), (64, 33)];
+    let run = |device: Device| {
+        let bufs: Vec<(Tensor, Tensor, usize)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, &(cap, len))| {
+                let seed = 10 + 2 * i as u64;
+                (
+                    fill(device, seed, cap, len),
+                    fill(device, seed + 1, cap, len),
+                    len,
+                )
+            })
+            .collect();
+        let views: Vec<CacheView> = bufs
+            .iter()
+            .map(|(k, v, len)| CacheView { k, v, len: *len })
+            .collect();
+        let q = rand(&[shapes.len(), nh, 1, d], DType::F32, 9).to_device(device);
+        Tensor::attention_decode(&q, &views)
+    };
+    check("attention_decode", &run(dev), &run(Device::Cpu), REDUCTION);
 }
 
 #[test]
