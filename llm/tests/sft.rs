@@ -43,7 +43,7 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("answers alone in the loss") && err.contains("val_loss"),
+        err.contains("replies alone in the loss") && err.contains("val_loss"),
         "{err}"
     );
     for f in [
@@ -70,7 +70,8 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
     // The run directory is not overwritten without --overwrite.
     let again = llm(&["sft", "--data", train.to_str().unwrap(), "--out", r]);
     fails_with(&again, "--overwrite");
-    // An example longer than the context is named.
+    // An example longer than the context is cut there; one left without its answer is
+    // dropped, and a file of nothing else trains nothing.
     let long = tmp.path().join("long.jsonl");
     std::fs::write(
         &long,
@@ -87,6 +88,6 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
             "--out",
             tmp.path().join("x").to_str().unwrap(),
         ]),
-        "has 18 tokens, more than the context of 16",
+        "none of the 1 training examples has a reply token within 16 tokens",
     );
 }

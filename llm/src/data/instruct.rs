@@ -25,7 +25,7 @@ pub struct Instruction {
 }
 
 /// The Alpaca prompt: a preamble, the instruction, the input if any, and the response header.
-fn alpaca_prompt(instruction: &str, input: &str) -> String {
+pub(crate) fn alpaca_prompt(instruction: &str, input: &str) -> String {
     let mut prompt = format!(
         "Below is an instruction that describes a task. Write a response that appropriately \
          completes the request.\n\n### Instruction:\n{instruction}"

@@ -166,7 +166,7 @@ fn balanced(examples: Vec<Labelled>, rng: &mut Rng) -> Vec<Labelled> {
 }
 
 /// A Fisher-Yates shuffle drawn from `rng`.
-fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
+pub fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
     for i in (1..items.len()).rev() {
         items.swap(i, rng.below(i + 1));
     }

@@ -15,6 +15,7 @@ pub mod dataset;
 pub mod instruct;
 pub mod labelled;
 pub mod prepare;
+pub mod template;
 
 pub use dataset::{EvalBatches, Split, TokenDataset};
 pub use instruct::{read_instructions, read_preferences, Instruction, Preference};

@@ -81,6 +81,39 @@ impl Model {
         model
     }
 
+    /// Makes rows `first..first + count` of the token embedding (and so of the tied head) new
+    /// tokens' rows, growing the table when it has fewer rows; returns its new number of rows.
+    /// Every new row is the mean of rows `0..first` (the tokens the model was trained with), so
+    /// a new token starts as an average token and its logit as their average logit, not as an
+    /// arbitrary one (the choice argued for in Hewitt, "Initializing New Word Embeddings for
+    /// Pretrained Language Models", 2021). Other rows are kept bit for bit.
+    pub fn add_token_rows(&mut self, first: usize, count: usize) -> crate::Result<usize> {
+        let Body::Gpt(gpt) = &mut self.body else {
+            return Err(crate::Error::Invalid(
+                "new tokens need a GPT: the bigram model's table is its head".into(),
+            ));
+        };
+        let table = gpt.wte.weight.value();
+        let rows = table.dim(0);
+        if first == 0 || first > rows {
+            return Err(crate::Error::Invalid(format!(
+                "new token rows from {first}, but the embedding has {rows} rows"
+            )));
+        }
+        let end = first + count;
+        let mean = table.narrow(0, 0, first).mean(&[0], true);
+        let mut parts = vec![
+            table.narrow(0, 0, first),
+            mean.expand(&[count, table.dim(1)]),
+        ];
+        if end < rows {
+            parts.push(table.narrow(0, end, rows - end));
+        }
+        let grown = Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0).contiguous();
+        gpt.wte.weight = Var::parameter(grown);
+        Ok(rows.max(end))
+    }
+
     /// The GPT under the heads, if the architecture is GPT.
     pub fn gpt(&self) -> Option<&Gpt> {
         match &self.body {

@@ -1,16 +1,21 @@
-//! Supervised fine-tuning on prompt/answer pairs: the language-model loss on whole examples,
-//! each starting at position 0, with the prompt's tokens optionally left out of the loss.
+//! Supervised fine-tuning: the language-model loss on whole conversations, each starting at
+//! position 0, with everything but the replies optionally left out of the loss.
 //!
-//! An example is `prompt ++ answer ++ end`, where `end` is the token that closes an answer
-//! ([`crate::tasks::end_token`]: the tokenizer's end-of-text token, or a newline), so a model
-//! trained this way stops by itself. Its targets are next tokens: position `t` predicts token
-//! `t + 1`. With `mask_prompt`, only the answer's tokens and the end token are targets (the
-//! model is not taught to write prompts); without it, every token after the first is. A
-//! micro-batch is `batch_size` examples drawn uniformly with replacement, right-padded, with
-//! padding never a target ([`crate::data::batch::Batch::language`]); the loss is the mean
-//! cross-entropy over the batch's targets.
+//! A conversation is rendered by a [`Template`] into pieces of text, each a target or not (the
+//! assistant's replies and the end marker closing each are targets), and each piece is encoded
+//! on its own. Targets are next tokens: position `t` predicts token `t + 1`. With
+//! `mask_prompt`, only target pieces' tokens are predicted (the model is not taught to write
+//! prompts); without it, every token after the first is. The end marker is learned like any
+//! reply token, so a fine-tuned model stops by itself. A micro-batch is `batch_size`
+//! sequences drawn uniformly with replacement, right-padded, with padding never a target
+//! ([`crate::data::batch::Batch::language`]); the loss is the mean cross-entropy over the
+//! batch's targets.
+//!
+//! What a run was trained with is saved beside it ([`SftInfo`], `sft.json`), so that sampling,
+//! chatting and evaluation use the same template and end marker.
 
 use crate::data::batch::{masked_cross_entropy, Batch, IGNORE};
+use crate::data::template::{Piece, Role, Template, Turn};
 use crate::model::config::Config;
 use crate::model::Model;
 use crate::tasks::Problem;
@@ -18,36 +23,126 @@ use crate::tokenizer::{Special, Tokenizer};
 use crate::train::objective::{check_examples, Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::no_grad;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use tensor::{Device, Rng};
 
 /// An encoded example: token ids and, per token, whether it is a target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sequence {
-    /// `prompt ++ answer ++ end`.
+    /// The rendered conversation's tokens.
     pub ids: Vec<u32>,
     /// One flag per id: true where the id is predicted (and scored).
     pub scored: Vec<bool>,
 }
 
-/// Encodes `problems` as training sequences closed by `end` (see the module docs).
+impl Sequence {
+    /// Keeps the first `len` tokens; `None` when no target is left among them.
+    pub fn truncated(mut self, len: usize) -> Option<Sequence> {
+        self.ids.truncate(len);
+        self.scored.truncate(len);
+        self.scored[1.min(len)..].iter().any(|&s| s).then_some(self)
+    }
+}
+
+/// Encodes rendered pieces, each on its own (special tokens allowed): a piece's tokens are
+/// scored when it is a target, or always without `mask_prompt`.
+pub fn encode_pieces(pieces: &[Piece], tok: &dyn Tokenizer, mask_prompt: bool) -> Result<Sequence> {
+    let (mut ids, mut scored) = (vec![], vec![]);
+    for p in pieces {
+        let piece = tok.encode_with(&p.text, Special::Allow)?;
+        scored.extend(std::iter::repeat_n(p.target || !mask_prompt, piece.len()));
+        ids.extend(piece);
+    }
+    Ok(Sequence { ids, scored })
+}
+
+/// Encodes prompt/answer `problems` as `prompt ++ answer ++ end` (the `plain` template), the
+/// end token being `end`.
 pub fn encode(
     problems: &[Problem],
     tok: &dyn Tokenizer,
     end: u32,
     mask_prompt: bool,
 ) -> Result<Vec<Sequence>> {
+    let end_text = tok.decode(&[end])?;
     problems
         .iter()
         .map(|p| {
-            let prompt = tok.encode_with(&p.prompt, Special::Allow)?;
-            let answer = tok.encode_with(&p.answer, Special::Allow)?;
-            let ids: Vec<u32> = prompt.iter().chain(&answer).copied().chain([end]).collect();
-            let scored = (0..ids.len())
-                .map(|i| !mask_prompt || i >= prompt.len())
-                .collect();
-            Ok(Sequence { ids, scored })
+            let turns = [
+                Turn::new(Role::User, p.prompt.as_str()),
+                Turn::new(Role::Assistant, p.answer.as_str()),
+            ];
+            let pieces = Template::Plain.render(&turns, &end_text)?;
+            encode_pieces(&pieces, tok, mask_prompt)
         })
         .collect()
+}
+
+/// The id of a marker that must be one token of `tok` (special tokens allowed).
+pub fn marker_id(marker: &str, tok: &dyn Tokenizer) -> Result<u32> {
+    match tok.encode_with(marker, Special::Allow)?.as_slice() {
+        [id] => Ok(*id),
+        other => Err(Error::Invalid(format!(
+            "the end marker {marker:?} is {} tokens, not one",
+            other.len()
+        ))),
+    }
+}
+
+/// The file of [`SftInfo`] in a run directory.
+pub const SFT_FILE: &str = "sft.json";
+
+/// What a fine-tuning run was trained with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SftInfo {
+    /// The template's name (`plain`, `alpaca` or `chat`).
+    pub template: String,
+    /// The text of the token that closes a reply.
+    pub end: String,
+    /// Whether only replies were targets.
+    pub mask_prompt: bool,
+    /// The data file.
+    pub data: String,
+    /// Which records of the data file went where.
+    pub split: SplitIndices,
+}
+
+/// Record indices (0-based, in file order) of each split, and how they were chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitIndices {
+    /// The rule, in words.
+    pub rule: String,
+    /// Training records.
+    pub train: Vec<usize>,
+    /// Validation records.
+    pub val: Vec<usize>,
+    /// Test records.
+    pub test: Vec<usize>,
+}
+
+impl SftInfo {
+    /// The template.
+    pub fn template(&self) -> Result<Template> {
+        Template::parse(&self.template)
+    }
+
+    /// The id of the end marker in `tok`.
+    pub fn end_id(&self, tok: &dyn Tokenizer) -> Result<u32> {
+        marker_id(&self.end, tok)
+    }
+
+    /// Reads `dir`'s `sft.json`; `None` when the run is not a fine-tuning run.
+    pub fn read(dir: &Path) -> Result<Option<SftInfo>> {
+        let path = dir.join(SFT_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::json(&path, &e))
+    }
 }
 
 /// Fine-tuning on encoded sequences.

@@ -6,9 +6,12 @@
 //! - [`Gpt2Tokenizer`]: GPT-2's own BPE from `encoder.json` + `vocab.bpe` (embedded in the
 //!   binary), giving the ids of tiktoken's `r50k_base`.
 //!
+//! - [`added::WithAdded`]: any of these with special tokens added after its vocabulary.
+//!
 //! Every tokenizer saves to and loads from a versioned JSON file, `{"version": 1, "kind": ...}`;
 //! [`load`] reads any of them and [`resolve`] turns a command-line `--tokenizer` value into one.
 
+pub mod added;
 pub mod bpe;
 pub mod bytes;
 pub mod char;
@@ -39,7 +42,7 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// Text to token ids and back.
 pub trait Tokenizer: Send + Sync {
-    /// The saved kind: `"char"`, `"bpe"` or `"gpt2"`.
+    /// The saved kind: `"char"`, `"bpe"`, `"gpt2"` or `"added"`.
     fn kind(&self) -> &'static str;
 
     /// The ids of `text`, with special-token strings handled as `special` says.
@@ -110,8 +113,9 @@ pub fn from_json(value: &Value) -> Result<Box<dyn Tokenizer>> {
         Some("char") => Ok(Box::new(CharTokenizer::from_json(value)?)),
         Some("bpe") => Ok(Box::new(BpeTokenizer::from_json(value)?)),
         Some("gpt2") => Ok(Box::new(Gpt2Tokenizer::from_json(value)?)),
+        Some("added") => Ok(Box::new(added::WithAdded::from_json(value)?)),
         other => Err(Error::Invalid(format!(
-            "unknown tokenizer kind {}; expected \"char\", \"bpe\" or \"gpt2\"",
+            "unknown tokenizer kind {}; expected \"char\", \"bpe\", \"gpt2\" or \"added\"",
             other.map_or("(none)".into(), |k| format!("{k:?}"))
         ))),
     }
