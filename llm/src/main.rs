@@ -29,6 +29,7 @@ enum Command {
     Prepare(cli::prepare::Args),
     Classify(cli::classify::Args),
     Sft(cli::sft::Args),
+    Chat(cli::chat::Args),
     Synth(cli::synth::Args),
 }
 
@@ -43,6 +44,7 @@ impl Command {
             Command::Prepare(args) => args.run(),
             Command::Classify(args) => args.run(),
             Command::Sft(args) => args.run(),
+            Command::Chat(args) => args.run(),
             Command::Synth(args) => args.run(),
         }
     }

@@ -50,6 +50,7 @@ fn answers_are_scored_as_the_model_wrote_them() {
         temperature: 1.0,
         batch: 2,
         seed: 0,
+        reply_end: None,
     };
     // The model's own greedy answers, one prompt at a time.
     let g = Generation {
@@ -80,6 +81,8 @@ fn answers_are_scored_as_the_model_wrote_them() {
     let r = evaluate_task(&model, &tok, &problems, &Task::Arithmetic, "t", &options).unwrap();
     assert_eq!(r.n, 5);
     assert!((r.accuracy - 0.6).abs() < 1e-12, "{r:?}");
+    let loss = r.answer_loss.expect("the answers fit the context");
+    assert!(loss.is_finite() && loss > 0.0, "{loss}");
     assert!((r.mean_score - 0.6).abs() < 1e-12);
     assert!((r.text.exact_match - 0.6).abs() < 1e-12);
     assert!(r.ci95[0] < 0.6 && r.ci95[1] > 0.6);

@@ -186,3 +186,31 @@ fn every_preset_builds() {
     let without_positions = params - sc.block_size * sc.n_embd;
     assert_eq!(without_positions, 10_646_784);
 }
+
+#[test]
+fn new_token_rows_are_the_mean_and_old_rows_stay_bit_identical() {
+    let mut model = tiny_model(8);
+    let old = model.gpt().unwrap().wte.weight.value().to_vec::<f32>();
+    let width = model.width();
+    assert_eq!(model.add_token_rows(11, 2).unwrap(), 13);
+    let grown = model.gpt().unwrap().wte.weight.value();
+    assert_eq!(grown.shape(), &[13, width]);
+    let grown = grown.to_vec::<f32>();
+    assert_eq!(grown[..11 * width], old[..], "old rows kept bit for bit");
+    for c in 0..width {
+        let mean = (0..11).map(|r| old[r * width + c]).sum::<f32>() / 11.0;
+        for row in [11, 12] {
+            assert!((grown[row * width + c] - mean).abs() < 1e-6);
+        }
+    }
+    let logits = model.logits(&tensor::Tensor::from_vec(vec![12u32, 3], &[1, 2]));
+    assert_eq!(
+        logits.shape(),
+        &[1, 2, 13],
+        "the tied head grows with the table"
+    );
+    assert!(
+        model.add_token_rows(14, 1).is_err(),
+        "rows must follow the table's"
+    );
+}

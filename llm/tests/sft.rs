@@ -91,3 +91,103 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
         "none of the 1 training examples has a reply token within 16 tokens",
     );
 }
+
+/// Chats where the assistant reverses the user's word.
+fn reversal_chats(path: &std::path::Path) {
+    let words = [
+        "ab", "ba", "abc", "cab", "bca", "cc", "acb", "bb", "ca", "abb",
+    ];
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            let w = words[i % words.len()];
+            let r: String = w.chars().rev().collect();
+            format!(
+                r#"{{"messages": [{{"role": "user", "content": "{w}"}}, {{"role": "assistant", "content": "{r}"}}]}}"#
+            )
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_chat_model_learns_its_end_token_and_talks_through_a_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("chats.jsonl");
+    reversal_chats(&data);
+    let cfg = tmp.path().join("tiny.json");
+    std::fs::write(
+        &cfg,
+        r#"{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "learning_rate": 0.01}"#,
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let r = run.to_str().unwrap();
+    let out = llm(&[
+        "sft",
+        "--data",
+        data.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--max-iters",
+        "300",
+        "--batch-size",
+        "16",
+        "--out",
+        r,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("added 4 special tokens for the chat template"),
+        "{err}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("sft.json")).unwrap()).unwrap();
+    assert_eq!(info["template"], "chat");
+    assert_eq!(info["split"]["test"].as_array().unwrap().len(), 6);
+
+    // The reply stops at the end token, long before the limit.
+    let reply = ok(&llm(&[
+        "sample",
+        "--model",
+        r,
+        "--instruct",
+        "abc",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "20",
+    ]));
+    assert_eq!(reply, "cba\n");
+
+    // From a pipe: one line out per message, /reset and /quit understood, nothing after.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llm"))
+        .args([
+            "chat",
+            "--model",
+            r,
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "20",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ab\n/reset\ncab\n/quit\nbca\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ba\nbac\n");
+}

@@ -3,6 +3,7 @@
 
 use llm::eval::evaluate;
 use llm::eval::task::{evaluate_task, TaskOptions};
+use llm::stages::sft::SftInfo;
 use llm::tasks::{self, Task};
 use llm::Result;
 use std::path::{Path, PathBuf};
@@ -144,6 +145,10 @@ impl Args {
             temperature: self.temperature,
             batch: self.batch_size.unwrap_or(64),
             seed: self.seed,
+            reply_end: match SftInfo::read(&self.model)? {
+                Some(info) => Some((info.end_id(tokenizer.as_ref())?, info.end)),
+                None => None,
+            },
         };
         let r = evaluate_task(
             &model,
@@ -168,6 +173,9 @@ impl Args {
             "against the answers: exact match {:.4}, token F1 {:.4}, ROUGE-L {:.4}, BLEU {:.4}\n",
             r.text.exact_match, r.text.f1, r.text.rouge_l, r.text.bleu
         );
+        if let Some(loss) = r.answer_loss {
+            out += &format!("answer loss {loss:.4} (the reference answers, teacher-forced)\n");
+        }
         for (group, a) in &r.groups {
             out += &format!(
                 "{group:<14} accuracy {:.4} ({:.4} to {:.4}) on {}\n",

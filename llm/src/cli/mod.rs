@@ -1,6 +1,7 @@
 //! The subcommands, one per file, and what they share.
 
 pub mod bpe_train;
+pub mod chat;
 pub mod classify;
 pub mod eval;
 pub mod prepare;

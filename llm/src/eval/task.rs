@@ -12,9 +12,15 @@
 //! - **Text metrics** of the greedy answers against the reference answers
 //!   ([`super::text_metrics`]).
 //!
+//! - **Answer loss**: the mean cross-entropy of the reference answers' tokens (and the end
+//!   token after each) given their prompts, teacher-forced: how likely the model finds the
+//!   right answer, whatever it writes itself.
+//!
 //! An answer is the text generated after the prompt up to the first newline or end-of-text
 //! token ([`crate::tasks::answer_text`]); generation stops at the token that closes an answer
-//! ([`crate::tasks::end_token`]: end-of-text, or a newline), or after `max_new_tokens`.
+//! ([`crate::tasks::end_token`]: end-of-text, or a newline), or after `max_new_tokens`. A
+//! fine-tuned model's replies end at its own marker instead ([`TaskOptions::reply_end`]), and
+//! may span lines.
 
 use super::text_metrics::{score_all, TextScores};
 use crate::generate::{generate_batch, Generation, Sampling};
@@ -37,6 +43,27 @@ pub struct TaskOptions {
     pub batch: usize,
     /// Seed of the draws.
     pub seed: u64,
+    /// The token that closes a reply and its text, for a fine-tuned model (see
+    /// [`crate::stages::sft::SftInfo`]); `None`: the task's answer rule.
+    pub reply_end: Option<(u32, String)>,
+}
+
+impl TaskOptions {
+    /// The token generation stops at.
+    fn stop_token(&self, tok: &dyn Tokenizer) -> Option<u32> {
+        match &self.reply_end {
+            Some((id, _)) => Some(*id),
+            None => crate::tasks::end_token(tok),
+        }
+    }
+
+    /// The answer in a generated output: up to the reply's end marker, or the task's rule.
+    fn answer<'a>(&self, output: &'a str) -> &'a str {
+        match &self.reply_end {
+            Some((_, end)) => output.split(end.as_str()).next().unwrap_or("").trim(),
+            None => answer_text(output),
+        }
+    }
 }
 
 /// Accuracy and its interval over a group of problems.
@@ -79,6 +106,10 @@ pub struct TaskReport {
     pub pass_at_k: BTreeMap<String, f64>,
     /// Greedy answers against the reference answers.
     pub text: TextScores,
+    /// Mean cross-entropy per token of the reference answers and their end tokens, given the
+    /// prompts (problems longer than the context are cut to it); `None` when no answer
+    /// token fits.
+    pub answer_loss: Option<f64>,
     /// Accuracy per kind of arithmetic problem (`"+ 2 digits"`, ...), when the prompts are
     /// arithmetic.
     pub groups: BTreeMap<String, Accuracy>,
@@ -179,7 +210,7 @@ pub fn evaluate_task(
     let greedy = Generation {
         max_new_tokens: o.max_new_tokens,
         sampling: Sampling::GREEDY,
-        stop_token: crate::tasks::end_token(tok),
+        stop_token: o.stop_token(tok),
         seed: o.seed,
         vocab_limit: Some(tok.vocab_size()),
     };
@@ -187,7 +218,7 @@ pub fn evaluate_task(
     let scores: Vec<f64> = problems
         .iter()
         .zip(&outputs)
-        .map(|(p, out)| verifier.score(p, out))
+        .map(|(p, out)| verifier.score(p, o.answer(out)))
         .collect();
     let right = scores.iter().filter(|&&s| s >= 1.0).count();
     let mut per_group: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -201,7 +232,7 @@ pub fn evaluate_task(
     let pairs: Vec<(String, String)> = problems
         .iter()
         .zip(&outputs)
-        .map(|(p, out)| (answer_text(out).to_string(), p.answer.clone()))
+        .map(|(p, out)| (o.answer(out).to_string(), p.answer.clone()))
         .collect();
     let n = problems.len();
     let (lo, hi) = wilson(right, n);
@@ -213,11 +244,35 @@ pub fn evaluate_task(
         mean_score: scores.iter().sum::<f64>() / n.max(1) as f64,
         pass_at_k: sampled_pass_at_k(model, tok, problems, &prompts, verifier, &greedy, o)?,
         text: score_all(&pairs),
+        answer_loss: answer_loss(model, tok, problems, o)?,
         groups: per_group
             .into_iter()
             .map(|(g, (right, n))| (g, Accuracy::of(right, n)))
             .collect(),
     })
+}
+
+/// The teacher-forced loss of the reference answers (see [`TaskReport::answer_loss`]).
+fn answer_loss(
+    model: &Model,
+    tok: &dyn Tokenizer,
+    problems: &[Problem],
+    o: &TaskOptions,
+) -> Result<Option<f64>> {
+    let Some(end) = o.stop_token(tok) else {
+        return Ok(None);
+    };
+    let context = model.context();
+    let seqs: Vec<_> = crate::stages::sft::encode(problems, tok, end, true)?
+        .into_iter()
+        .filter_map(|s| s.truncated(context))
+        .collect();
+    if seqs.is_empty() {
+        return Ok(None);
+    }
+    let device = model.device();
+    let loss = crate::stages::sft::mean_loss(model, &seqs, o.batch, end, device);
+    Ok(Some(loss))
 }
 
 /// pass@k over `o.samples` draws per problem at `o.temperature` (empty without draws).
@@ -247,7 +302,10 @@ fn sampled_pass_at_k(
     let right: Vec<usize> = problems
         .iter()
         .zip(draws.chunks(k_max))
-        .map(|(p, outs)| outs.iter().filter(|o| verifier.score(p, o) >= 1.0).count())
+        .map(|(p, outs)| {
+            let right = |out: &&String| verifier.score(p, o.answer(out)) >= 1.0;
+            outs.iter().filter(right).count()
+        })
         .collect();
     Ok(ks(k_max)
         .into_iter()

@@ -114,6 +114,13 @@ impl Model {
         Ok(rows.max(end))
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> tensor::Device {
+        self.params()
+            .first()
+            .map_or(tensor::Device::Cpu, |p| p.value().device())
+    }
+
     /// The GPT under the heads, if the architecture is GPT.
     pub fn gpt(&self) -> Option<&Gpt> {
         match &self.body {

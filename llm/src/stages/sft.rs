@@ -246,7 +246,8 @@ impl Objective for Sft {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenizer::CharTokenizer;
+    use crate::data::template::{ASSISTANT, END, USER};
+    use crate::tokenizer::{added, CharTokenizer, ENDOFTEXT};
 
     #[test]
     fn masking_leaves_only_the_answer_and_the_end_as_targets() {
@@ -273,5 +274,87 @@ mod tests {
         );
         let unmasked = &encode(&p, &tok, end, false).unwrap()[0];
         assert!(unmasked.scored.iter().all(|&s| s));
+    }
+
+    fn talk() -> Vec<Turn> {
+        vec![
+            Turn::new(Role::User, "ab"),
+            Turn::new(Role::Assistant, "cd"),
+            Turn::new(Role::User, "a"),
+            Turn::new(Role::Assistant, "d"),
+        ]
+    }
+
+    #[test]
+    fn chat_targets_are_the_replies_and_their_end_markers() {
+        let base = Box::new(CharTokenizer::from_corpus("abcd").unwrap());
+        let (tok, added) = added::with_tokens(base, Template::Chat.special_tokens()).unwrap();
+        assert_eq!(added, 4);
+        let pieces = Template::Chat.render(&talk(), END).unwrap();
+        let s = encode_pieces(&pieces, tok.as_ref(), true).unwrap();
+        let text = tok.decode(&s.ids).unwrap();
+        assert_eq!(
+            text,
+            format!("{USER}ab{END}{ASSISTANT}cd{END}{USER}a{END}{ASSISTANT}d{END}")
+        );
+        let targets: Vec<u32> = s
+            .ids
+            .iter()
+            .zip(&s.scored)
+            .filter(|p| *p.1)
+            .map(|p| *p.0)
+            .collect();
+        assert_eq!(tok.decode(&targets).unwrap(), format!("cd{END}d{END}"));
+        //             <|user|> a b <|end|> <|assistant|> c d <|end|> <|user|> a <|end|> <|assistant|> d <|end|>
+        let want = [0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1];
+        assert_eq!(s.scored, want.map(|w| w == 1));
+    }
+
+    #[test]
+    fn alpaca_targets_are_the_output_and_end_of_text() {
+        let corpus = "Below is an instruction that describes a task. Write a response that \
+                      appropriately completes the request.\n#:IR";
+        let base = Box::new(CharTokenizer::from_corpus(corpus).unwrap());
+        let (tok, _) = added::with_tokens(base, Template::Alpaca.special_tokens()).unwrap();
+        let turns = [
+            Turn::new(Role::User, "Be"),
+            Turn::new(Role::Assistant, "no"),
+        ];
+        let pieces = Template::Alpaca.render(&turns, ENDOFTEXT).unwrap();
+        let s = encode_pieces(&pieces, tok.as_ref(), true).unwrap();
+        let first_target = s.scored.iter().position(|&t| t).unwrap();
+        assert!(s.scored[first_target..].iter().all(|&t| t));
+        let tail = tok.decode(&s.ids[first_target..]).unwrap();
+        assert_eq!(tail, format!("no{ENDOFTEXT}"));
+        assert!(tok
+            .decode(&s.ids[..first_target])
+            .unwrap()
+            .ends_with("### Response:\n"));
+    }
+
+    #[test]
+    fn a_fully_masked_batch_gives_zero_loss_and_zero_gradients() {
+        let cfg = Config {
+            vocab_size: 5,
+            block_size: 8,
+            n_layer: 1,
+            n_head: 1,
+            n_embd: 4,
+            ..Config::char_small()
+        };
+        let model = Model::new(&cfg, &mut Rng::new(0), &nn::SharedRng::new(0));
+        let s = Sequence {
+            ids: vec![1, 2, 3],
+            scored: vec![false; 3],
+        };
+        assert!(s.clone().truncated(3).is_none(), "nothing left to learn");
+        let b = batch(&[&s, &s], 0);
+        let loss = masked_cross_entropy(&model.logits(&b.ids), &b.targets.unwrap());
+        assert_eq!(loss.value().item(), 0.0);
+        loss.backward();
+        for (name, p) in nn::Module::named_params(&model) {
+            let g = p.grad().map(|g| g.to_vec::<f32>()).unwrap_or_default();
+            assert!(g.iter().all(|&x| x == 0.0), "{name} got a gradient");
+        }
     }
 }
