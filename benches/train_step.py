@@ -17,6 +17,9 @@ With --lengths, the step is a classifier's instead (benches/train_step.rs --shap
 spam-classifier): the same GPT with a classification head on the last real token of each
 right-padded sequence, cross-entropy over the classes, and with lora_rank > 0 LoRA adapters from
 the `peft` package on the blocks' linear layers, training only the adapters and the head.
+With --lengths and --prompts (and no classes), it is a supervised fine-tuning step (--shape
+sft): the language-model loss over each right-padded sequence's tokens after its prompt
+(targets -100 elsewhere, which cross_entropy ignores).
 
 benches/train_step.rs runs this script with its own configuration in --config, so both sides
 train the same shape with the same hyperparameters. The last line on stdout is a JSON object:
@@ -146,7 +149,8 @@ def with_lora(model, rank, alpha):
     lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, bias="none",
                       target_modules=["c_attn", "c_proj", "c_fc"])
     model = get_peft_model(model, lora)
-    for p in model.base_model.model.classifier.parameters():
+    head = getattr(model.base_model.model, "classifier", None)
+    for p in head.parameters() if head is not None else []:
         p.requires_grad_(True)
     return model
 
@@ -202,6 +206,9 @@ def main():
                     help="comma-separated lengths of the right-padded sequences of a "
                          "classification step (with n_classes in --config); LoRA from "
                          "lora_rank and lora_alpha in --config")
+    ap.add_argument("--prompts", default="",
+                    help="comma-separated prompt lengths of a fine-tuning step, one per "
+                         "--lengths sequence: only the tokens after the prompt are targets")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N more steps and print the time per operator "
                          "(on a GPU, per kernel) to stderr")
@@ -216,12 +223,10 @@ def main():
     torch.manual_seed(1337)
     dev = torch.device(args.device)
     lengths = [int(n) for n in args.lengths.split(",") if n]
-    if lengths:
-        model = Classifier(cfg)
-        if cfg["lora_rank"] > 0:
-            model = with_lora(model, cfg["lora_rank"], cfg["lora_alpha"])
-    else:
-        model = Gpt(cfg)
+    prompts = [int(n) for n in args.prompts.split(",") if n]
+    model = Classifier(cfg) if lengths and not prompts else Gpt(cfg)
+    if cfg["lora_rank"] > 0:
+        model = with_lora(model, cfg["lora_rank"], cfg["lora_alpha"])
     model = model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -246,6 +251,11 @@ def main():
             data = torch.randint(0, v, (b, t + 1), device=dev)
             return data[:, :-1].contiguous(), data[:, 1:].contiguous()
         ids = torch.randint(0, v, (b, t), device=dev)
+        if prompts:
+            targets = torch.full((b, t), -100, device=dev)
+            for i, (n, p) in enumerate(zip(lengths, prompts)):
+                targets[i, p - 1:n - 1] = ids[i, p:n]
+            return ids, targets
         classes = torch.randint(0, cfg["n_classes"], (b,), device=dev)
         return ids, torch.tensor(lengths, device=dev), classes
 

@@ -6,6 +6,7 @@
 //! cargo bench --bench train_step -- --shape nanogpt-cpu             # nanoGPT's CPU configuration
 //! cargo bench --bench train_step -- --tiny                          # a 2-layer GPT, seconds on a CPU
 //! cargo bench --bench train_step -- --shape spam-classifier --lora 8 # a LoRA fine-tuning step
+//! cargo bench --bench train_step -- --shape sft                     # an instruction fine-tuning step
 //! ```
 //!
 //! Shapes (`--shape`), all without gradient accumulation and without dropout (PyTorch's
@@ -26,6 +27,10 @@
 //!   set run 10 to 80 tokens), learning rate 5e-4; with `--lora R`, LoRA adapters of rank `R`
 //!   (alpha `R`) on the blocks' linear layers and only the adapters and the head trained (the
 //!   reference uses the `peft` package). Tokens per second count the padded positions.
+//! - `sft`: a step of `llm sft` on the same base: batch 8 right-padded to the longest of
+//!   [`SFT_BATCH`] (Alpaca-template examples of the instruction data run about 40 to 128 tokens
+//!   on this vocabulary), the language-model loss over the tokens after each prompt only,
+//!   learning rate 1e-4; `--lora R` as for the classifier, without a head.
 //!
 //! One step is [`Trainer::step_on`] (for the classifier, [`Trainer::train_step`]): forward, backward, clipping to a global norm of 1, AdamW
 //! (decay 0.1 on matrices) at the warmup + cosine learning rate, with the preset's betas.
@@ -39,7 +44,7 @@
 //!
 //! Flags: `--device cpu|cuda` (default `cpu`; `cuda` is the first GPU, pick another with
 //! `CUDA_VISIBLE_DEVICES`), `--shape NAME`, `--steps N` timed steps (default 10) after
-//! `--warmup N` (default 2), `--lora R` (with `spam-classifier`), `--reference FILE` (the PyTorch script; default the one in this
+//! `--warmup N` (default 2), `--lora R` (with `spam-classifier` or `sft`), `--reference FILE` (the PyTorch script; default the one in this
 //! checkout), `--no-reference`, `--profile N` (with `--device cuda`: after timing, run N more
 //! steps with every kernel timed and print the time per kernel and step, from our side and from
 //! PyTorch's profiler, to stderr). Both sides report the median step. The last lines printed are
@@ -63,7 +68,7 @@ use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
 const USAGE: &str = "usage: train_step [--device cpu|cuda] \
-                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier | --tiny] \
+                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier|sft | --tiny] \
                      [--lora R] [--steps N] [--warmup N] [--reference FILE | --no-reference] [--profile N]";
 
 /// What to measure, from the command line.
@@ -128,8 +133,8 @@ impl Options {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        if o.lora > 0 && o.shape != "spam-classifier" {
-            return Err("--lora goes with --shape spam-classifier".into());
+        if o.lora > 0 && !["spam-classifier", "sft"].contains(&o.shape.as_str()) {
+            return Err("--lora goes with --shape spam-classifier or sft".into());
         }
         if o.profile > 0 && (o.device == Device::Cpu || cfg!(not(feature = "cuda"))) {
             return Err(
@@ -151,6 +156,27 @@ impl Options {
 
 /// The sequence lengths of the classifier's batch.
 const LENGTHS: [usize; 8] = [18, 52, 27, 71, 35, 12, 44, 60];
+
+/// The fine-tuning batch: each sequence's prompt length and whole length.
+const SFT_BATCH: [(usize, usize); 8] = [
+    (52, 71),
+    (60, 98),
+    (45, 64),
+    (70, 127),
+    (48, 80),
+    (66, 90),
+    (55, 75),
+    (62, 110),
+];
+
+/// The longest sequence of a padded batch of `shape`, or `None` for a language-model shape.
+fn padded_length(shape: &str) -> Option<usize> {
+    match shape {
+        "spam-classifier" => LENGTHS.iter().max().copied(),
+        "sft" => SFT_BATCH.iter().map(|b| b.1).max(),
+        _ => None,
+    }
+}
 
 /// The measured configuration of a shape named in the module docs (`lora`: the LoRA rank of
 /// the classifier shape).
@@ -198,6 +224,18 @@ fn config(shape: &str, lora: usize) -> Result<Config, String> {
             weight_decay: 0.1,
             ..one_batch(preset("stories-small"))
         },
+        "sft" => Config {
+            vocab_size: 2048,
+            lora_rank: lora,
+            lora_alpha: lora as f64,
+            batch_size: SFT_BATCH.len(),
+            learning_rate: 1e-4,
+            min_lr: 1e-5,
+            warmup_iters: 10,
+            lr_decay_iters: 100,
+            weight_decay: 0.1,
+            ..one_batch(preset("stories-small"))
+        },
         "tiny" => Config {
             vocab_size: 512,
             block_size: 64,
@@ -212,7 +250,7 @@ fn config(shape: &str, lora: usize) -> Result<Config, String> {
 }
 
 /// A short description of the model and batch, for the results row.
-fn label(cfg: &Config) -> String {
+fn label(cfg: &Config, shape: &str) -> String {
     let model = if cfg.vocab_size == 50257 && (cfg.n_layer, cfg.n_embd) == (12, 768) {
         "GPT-2 124M".to_string()
     } else {
@@ -221,18 +259,20 @@ fn label(cfg: &Config) -> String {
             cfg.n_layer, cfg.n_embd, cfg.vocab_size
         )
     };
-    if cfg.n_classes == 0 {
+    let Some(longest) = padded_length(shape) else {
         return format!("{model}, B={}, T={}, f32", cfg.batch_size, cfg.block_size);
-    }
+    };
     let trained = match cfg.lora_rank {
         0 => "all parameters trained".to_string(),
         r => format!("LoRA rank {r}"),
     };
+    let task = match cfg.n_classes {
+        0 => "instruction fine-tuning (loss on the replies)".to_string(),
+        k => format!("{k}-class classifier"),
+    };
     format!(
-        "{model}, {}-class classifier, {trained}, B={}, T={} padded, f32",
-        cfg.n_classes,
-        LENGTHS.len(),
-        LENGTHS.iter().max().expect("lengths")
+        "{model}, {task}, {trained}, B={}, T={longest} padded, f32",
+        cfg.batch_size
     )
 }
 
@@ -282,6 +322,54 @@ impl Objective for FixedBatch {
     }
 }
 
+/// A fine-tuning objective that gives the same right-padded batch at every step, shaped as
+/// [`SFT_BATCH`]: random token ids, the tokens after each prompt the targets.
+struct FixedSft {
+    ids: Tensor,
+    targets: Tensor,
+}
+
+impl FixedSft {
+    fn new(cfg: &Config, rng: &mut Rng, device: Device) -> llm::Result<FixedSft> {
+        let seqs: Vec<(Vec<u32>, Vec<bool>)> = SFT_BATCH
+            .iter()
+            .map(|&(prompt, n)| {
+                let ids = (0..n).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+                (ids, (0..n).map(|i| i >= prompt).collect())
+            })
+            .collect();
+        let examples: Vec<(&[u32], &[bool])> = seqs
+            .iter()
+            .map(|(ids, scored)| (ids.as_slice(), scored.as_slice()))
+            .collect();
+        let batch = Batch::language(&examples, 0);
+        Ok(FixedSft {
+            ids: batch.ids.try_to_device(device)?,
+            targets: batch
+                .targets
+                .expect("a language batch")
+                .try_to_device(device)?,
+        })
+    }
+}
+
+impl Objective for FixedSft {
+    fn check(&self, _cfg: &Config) -> llm::Result<()> {
+        Ok(())
+    }
+
+    fn loss(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> llm::Result<Loss> {
+        Ok(Loss {
+            loss: model.masked_lm_loss(&self.ids, &self.targets),
+            units: self.ids.numel(),
+        })
+    }
+
+    fn evaluate(&mut self, _: &Model, _: &mut Rng, _: Device) -> llm::Result<Metrics> {
+        Ok(vec![])
+    }
+}
+
 /// The trainer of `cfg`: a fresh GPT, or for the classifier shape with LoRA the model whose
 /// adapters and head alone train (as `llm classify train --train lora` sets it up).
 fn trainer(cfg: &Config, device: Device) -> llm::Result<Trainer> {
@@ -290,7 +378,10 @@ fn trainer(cfg: &Config, device: Device) -> llm::Result<Trainer> {
     }
     let drop_rng = SharedRng::new(cfg.seed.wrapping_add(2));
     let model = Model::new(cfg, &mut Rng::new(cfg.seed), &drop_rng);
-    let patterns = ["classifier.*", "*.lora_a", "*.lora_b"].map(String::from);
+    let mut patterns = vec!["*.lora_a".to_string(), "*.lora_b".to_string()];
+    if cfg.n_classes > 0 {
+        patterns.push("classifier.*".into());
+    }
     trainable::train_only(&model, &patterns)?;
     Trainer::with_model(cfg.clone(), model, drop_rng, device)
 }
@@ -312,12 +403,16 @@ fn median(mut times: Vec<f64>) -> f64 {
 /// One training step of `trainer`.
 type Step = Box<dyn FnMut(&mut Trainer) -> llm::Result<StepStats>>;
 
-/// The step of `cfg`'s shape: on language-model batches drawn beforehand (`n` of them), or on
-/// the classifier's one batch.
-fn step(cfg: &Config, n: usize, device: Device) -> llm::Result<Step> {
+/// The step of `shape` (configured as `cfg`): on language-model batches drawn beforehand (`n`
+/// of them), or on the classifier's or the fine-tuning shape's one batch.
+fn step(shape: &str, cfg: &Config, n: usize, device: Device) -> llm::Result<Step> {
     let mut rng = Rng::new(7);
     if cfg.n_classes > 0 {
         let mut objective = FixedBatch::new(cfg, &mut rng, device)?;
+        return Ok(Box::new(move |t| t.train_step(&mut objective)));
+    }
+    if shape == "sft" {
+        let mut objective = FixedSft::new(cfg, &mut rng, device)?;
         return Ok(Box::new(move |t| t.train_step(&mut objective)));
     }
     let tokens: Vec<u32> = (0..1 << 20)
@@ -346,17 +441,14 @@ fn ours(cfg: &Config, o: &Options) -> llm::Result<Figures> {
         .filter(|p| p.requires_grad())
         .map(|p| p.value().numel())
         .sum();
-    let context = match cfg.n_classes {
-        0 => cfg.block_size,
-        _ => *LENGTHS.iter().max().expect("lengths"),
-    };
+    let context = padded_length(&o.shape).unwrap_or(cfg.block_size);
     eprintln!(
         "llm-stack: {:.2}M trained parameters, batch {}, context {context}, on {}",
         params as f64 / 1e6,
         cfg.batch_size,
         o.device
     );
-    let mut step = step(cfg, o.warmup + o.steps + o.profile, o.device)?;
+    let mut step = step(&o.shape, cfg, o.warmup + o.steps + o.profile, o.device)?;
     let last = trainer.model.params().pop().expect("a GPT has parameters");
     let (mut times, mut first_loss) = (vec![], None);
     for i in 0..o.warmup + o.steps {
@@ -447,9 +539,13 @@ fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, Strin
     if o.device == Device::Cpu {
         cmd.args(["--threads", &rayon::current_num_threads().to_string()]);
     }
+    let list = |v: Vec<usize>| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     if cfg.n_classes > 0 {
-        let lengths: Vec<String> = LENGTHS.iter().map(usize::to_string).collect();
-        cmd.args(["--lengths", &lengths.join(",")]);
+        cmd.args(["--lengths", &list(LENGTHS.to_vec())]);
+    }
+    if o.shape == "sft" {
+        cmd.args(["--lengths", &list(SFT_BATCH.iter().map(|b| b.1).collect())]);
+        cmd.args(["--prompts", &list(SFT_BATCH.iter().map(|b| b.0).collect())]);
     }
     eprintln!(
         "running the PyTorch reference: {python} {}",
@@ -532,7 +628,7 @@ fn main() {
     };
     println!(
         "{}: one training step (forward, backward, AdamW), on {name}{threads}",
-        label(&cfg)
+        label(&cfg, &o.shape)
     );
     println!(
         "{:<24} {:>10} {:>12} {:>11}",
@@ -560,7 +656,7 @@ fn main() {
     println!("ratio, llm-stack / PyTorch eager tokens/s: {ratio:.2}");
     println!(
         "| {name} | {} | {:.0} | {:.0} | {ratio:.2} | {torch} |",
-        label(&cfg),
+        label(&cfg, &o.shape),
         ours.tokens_per_s,
         theirs.tokens_per_s
     );

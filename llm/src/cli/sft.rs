@@ -93,9 +93,13 @@ pub struct Args {
     /// from scratch, 1e-4 from --init-from, 1e-3 with LoRA].
     #[arg(long, value_name = "LR")]
     lr: Option<f64>,
-    /// Seed of the split, the initial weights and the batches.
+    /// Seed of the initial weights and the batches (and of the split, unless --split-seed).
     #[arg(long, value_name = "S", default_value_t = 1337)]
     seed: u64,
+    /// Seed of the split of instruction and chat files, to vary training over one split
+    /// [default: --seed].
+    #[arg(long, value_name = "S")]
+    split_seed: Option<u64>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -121,7 +125,7 @@ impl Args {
         let (tok, added) = added::with_tokens(tok, template.special_tokens())?;
         let end = end_marker(template, tok.as_ref())?;
         let mask = !self.no_mask_prompt;
-        let split = split(format, records.len(), self.seed);
+        let split = split(format, records.len(), self.split_seed.unwrap_or(self.seed));
         let max_len = self.max_len.unwrap_or(base.block_size).min(base.block_size);
         let encode = |which: &[usize]| {
             encode_set(&records, which, template, &end, tok.as_ref(), mask, max_len)

@@ -7,6 +7,7 @@ pub mod gpt;
 pub mod heads;
 pub mod hf;
 
+use crate::data::batch::{masked_cross_entropy, IGNORE};
 use crate::model::config::{Architecture, Config};
 use autograd::Var;
 use bigram::Bigram;
@@ -157,6 +158,39 @@ impl Model {
             ));
         };
         Ok(head.forward(&heads::pool(&self.hidden(ids)?, lengths, *how)))
+    }
+
+    /// Mean cross-entropy of the next-token logits of `ids (B, T)` against `targets (B, T)` at
+    /// the positions whose target is not [`IGNORE`] (0, with zero gradients, when every target
+    /// is ignored); `ids` and `targets` may be on any device.
+    ///
+    /// The GPT's head runs only at the scored positions: in fine-tuning most positions (the
+    /// prompt, the padding) have no target, and the head over the vocabulary is the largest
+    /// product of a small model. The value and gradients are those of the head at every
+    /// position followed by the masked mean, summed in another order.
+    pub fn masked_lm_loss(&self, ids: &Tensor, targets: &Tensor) -> Var {
+        let Body::Gpt(gpt) = &self.body else {
+            return masked_cross_entropy(&self.logits(ids), targets);
+        };
+        let all = targets.to_device(tensor::Device::Cpu).to_vec::<i64>();
+        let (rows, kept): (Vec<u32>, Vec<i64>) = all
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| t != IGNORE)
+            .map(|(i, &t)| (i as u32, t))
+            .unzip();
+        if rows.is_empty() {
+            return masked_cross_entropy(&self.logits(ids), targets);
+        }
+        let hidden = gpt.hidden(ids);
+        let device = hidden.device();
+        let width = hidden.dim(2);
+        let n = rows.len();
+        let scored = hidden
+            .reshape(&[all.len(), width])
+            .index_select(0, &Tensor::from_vec(rows, &[n]).to_device(device));
+        let kept = Tensor::from_vec(kept, &[n]).to_device(device);
+        gpt.lm_head(&scored).cross_entropy(&kept, None)
     }
 
     /// The width `C` of the hidden states (the bigram model's is its vocabulary).

@@ -14,7 +14,7 @@
 //! What a run was trained with is saved beside it ([`SftInfo`], `sft.json`), so that sampling,
 //! chatting and evaluation use the same template and end marker.
 
-use crate::data::batch::{masked_cross_entropy, Batch, IGNORE};
+use crate::data::batch::{Batch, IGNORE};
 use crate::data::template::{Piece, Role, Template, Turn};
 use crate::model::config::Config;
 use crate::model::Model;
@@ -191,8 +191,8 @@ pub fn mean_loss(model: &Model, seqs: &[Sequence], size: usize, pad: u32, device
                 .iter()
                 .filter(|&&t| t != IGNORE)
                 .count();
-            let logits = model.logits(&b.ids.to_device(device));
-            total += masked_cross_entropy(&logits, &targets).value().item() * n as f64;
+            let loss = model.masked_lm_loss(&b.ids.to_device(device), &targets);
+            total += loss.value().item() * n as f64;
             count += n;
         }
     });
@@ -216,9 +216,8 @@ impl Objective for Sft {
             .collect();
         let b = batch(&picked, self.pad);
         let targets = b.targets.expect("a language batch has targets");
-        let logits = model.logits(&b.ids.to_device(device));
         Ok(Loss {
-            loss: masked_cross_entropy(&logits, &targets),
+            loss: model.masked_lm_loss(&b.ids.to_device(device), &targets),
             units: b.ids.numel(),
         })
     }
@@ -246,6 +245,7 @@ impl Objective for Sft {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::batch::masked_cross_entropy;
     use crate::data::template::{ASSISTANT, END, USER};
     use crate::tokenizer::{added, CharTokenizer, ENDOFTEXT};
 
@@ -332,6 +332,55 @@ mod tests {
             .ends_with("### Response:\n"));
     }
 
+    /// The head run at the scored positions only gives the loss and gradients of the head run
+    /// everywhere (in f64, to rounding).
+    #[test]
+    fn the_loss_on_scored_positions_equals_the_masked_mean_over_all() {
+        let cfg = Config {
+            vocab_size: 7,
+            block_size: 8,
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 8,
+            ..Config::char_small()
+        };
+        let model = Model::new(&cfg, &mut Rng::new(1), &nn::SharedRng::new(0));
+        nn::Module::to_dtype(&model, tensor::DType::F64).unwrap();
+        let a = Sequence {
+            ids: vec![1, 2, 3, 4, 5, 6],
+            scored: vec![false, false, true, true, false, true],
+        };
+        let b = Sequence {
+            ids: vec![6, 5, 4],
+            scored: vec![false, true, true],
+        };
+        let batch = batch(&[&a, &b], 0);
+        let targets = batch.targets.unwrap();
+        let run = |fast: bool| {
+            nn::Module::zero_grad(&model);
+            let loss = match fast {
+                true => model.masked_lm_loss(&batch.ids, &targets),
+                false => masked_cross_entropy(&model.logits(&batch.ids), &targets),
+            };
+            loss.backward();
+            let grads: Vec<f64> = nn::Module::params(&model)
+                .iter()
+                .flat_map(|p| p.grad().unwrap().to_vec::<f64>())
+                .collect();
+            (loss.value().item(), grads)
+        };
+        let (fast, plain) = (run(true), run(false));
+        assert!(
+            (fast.0 - plain.0).abs() < 1e-12,
+            "{} vs {}",
+            fast.0,
+            plain.0
+        );
+        for (x, y) in fast.1.iter().zip(&plain.1) {
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
+    }
+
     #[test]
     fn a_fully_masked_batch_gives_zero_loss_and_zero_gradients() {
         let cfg = Config {
@@ -349,7 +398,7 @@ mod tests {
         };
         assert!(s.clone().truncated(3).is_none(), "nothing left to learn");
         let b = batch(&[&s, &s], 0);
-        let loss = masked_cross_entropy(&model.logits(&b.ids), &b.targets.unwrap());
+        let loss = model.masked_lm_loss(&b.ids, &b.targets.unwrap());
         assert_eq!(loss.value().item(), 0.0);
         loss.backward();
         for (name, p) in nn::Module::named_params(&model) {
