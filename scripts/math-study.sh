@@ -43,7 +43,7 @@ run() {
         --config "runs/math/$size.json" --max-iters "$steps" --out "$dir" --overwrite \
         >"$dir.log" 2>&1
     secs=$(cat "$dir.time")
-    params=$(sed -n 's/.*(\([0-9.]*\)M parameters).*/\1/p' "$dir.log" | head -n 1)
+    params=$(sed -n 's/.*(\([0-9.]*\)M parameters.*/\1/p' "$dir.log" | head -n 1)
     report=$($LLM eval --model "$dir" --task "runs/math/$set/test.jsonl" --max-new-tokens 8 --json)
     python3 - "$size" "$set" "$steps" "$params" "$secs" "$report" <<'EOF' | tee -a "$OUT"
 import json, sys

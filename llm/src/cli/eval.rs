@@ -1,6 +1,7 @@
 //! `llm eval`: a model's score on a text (loss, perplexity), on verifiable problems (accuracy,
 //! pass@k, text metrics) or on labelled texts (a classifier's accuracy).
 
+use llm::data::template::{Role, Template, Turn};
 use llm::eval::evaluate;
 use llm::eval::task::{evaluate_task, TaskOptions};
 use llm::stages::sft::SftInfo;
@@ -15,12 +16,14 @@ use tensor::Device;
 /// exp(total NLL / total tokens) and the number of predicted tokens, over the text tokenized
 /// with the model's tokenizer and read in windows of the model's context.
 ///
-/// --task FILE.jsonl: problems {"prompt", "answer"} (as `llm synth` writes them). The model
-/// answers each prompt greedily (the text up to a newline or the end-of-text token); reported:
+/// --task FILE.jsonl: problems {"prompt", "answer"} (as `llm synth` writes them, or the
+/// test.jsonl of an `llm sft` run). The model answers each prompt greedily (the text up to a
+/// newline or the end-of-text token; for a fine-tuned run, up to its end token); reported:
 /// accuracy (answers the verifier scores 1) with its Wilson 95% interval, the mean score
 /// (partial credit), pass@k over --samples draws at --temperature, exact match, token F1,
-/// ROUGE-L and BLEU against the reference answers, and accuracy per operation and digits for
-/// arithmetic prompts.
+/// ROUGE-L and BLEU against the reference answers, the reference answers' teacher-forced loss,
+/// and accuracy per operation and digits for arithmetic prompts. With --template, each prompt
+/// is first put in that template as a user's message.
 ///
 /// --labelled FILE: a classifier trained by `llm classify train` on labelled texts: accuracy,
 /// loss and confusion matrix, as `llm classify eval --data FILE`.
@@ -43,6 +46,10 @@ pub struct Args {
     /// over the given numbers that reaches the target; partial credit for a near miss).
     #[arg(long, default_value = "exact", value_parser = ["exact", "countdown"])]
     verifier: String,
+    /// With --task: put each prompt in this template (plain, alpaca or chat) as a user's
+    /// message [default: the prompts as they are].
+    #[arg(long, value_name = "NAME", requires = "task")]
+    template: Option<String>,
     /// Draws per problem for pass@k (0: greedy only), 0 to 1,024.
     #[arg(long, value_name = "K", default_value_t = 0, value_parser = super::at_most::<1024>)]
     samples: usize,
@@ -130,7 +137,13 @@ impl Args {
     fn task(&self, file: &Path, device: Device) -> Result<()> {
         let (model, _, tokenizer) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
-        let problems = tasks::read_jsonl(file)?;
+        let mut problems = tasks::read_jsonl(file)?;
+        if let Some(name) = &self.template {
+            let template = Template::parse(name)?;
+            for p in &mut problems {
+                p.prompt = template.prompt(&[Turn::new(Role::User, p.prompt.as_str())])?;
+            }
+        }
         let verifier = match self.verifier.as_str() {
             "countdown" => Task::Countdown,
             _ => Task::Arithmetic,

@@ -188,7 +188,9 @@ fn answers(
             ..g.clone()
         };
         for ids in generate_batch(model, chunk, &chunk_g) {
-            texts.push(tok.decode(&ids)?);
+            // Lossy: a byte-level model may stop inside a character, or write bytes that form
+            // none.
+            texts.push(String::from_utf8_lossy(&tok.decode_bytes(&ids)?).into_owned());
         }
     }
     Ok(texts)
