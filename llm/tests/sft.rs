@@ -161,33 +161,41 @@ fn a_chat_model_learns_its_end_token_and_talks_through_a_pipe() {
     assert_eq!(reply, "cba\n");
 
     // From a pipe: one line out per message, /reset and /quit understood, nothing after.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llm"))
-        .args([
-            "chat",
-            "--model",
-            r,
-            "--temperature",
-            "0",
-            "--max-new-tokens",
-            "20",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"ab\n/reset\ncab\n/quit\nbca\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chat(r, b"ab\n/reset\ncab\n/quit\nbca\n");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ba\nbac\n");
+    // Without /reset the conversation grows past the 16 tokens left beside a reply's 16 in
+    // the context of 32: the oldest exchanges go, and every message is still answered.
+    let out = chat(r, b"ab\nbca\ncab\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("oldest exchange"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+}
+
+/// `llm chat` on the run `model`, greedy, fed `input` on standard input.
+fn chat(model: &str, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm"))
+        .args([
+            "chat",
+            "--model",
+            model,
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "20",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
