@@ -20,6 +20,8 @@ pub mod model;
 pub mod run;
 pub mod stages;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod tokenizer;
 pub mod train;
 

@@ -3,6 +3,7 @@
 
 mod common;
 use common::{fails_with, llm, stdout as ok};
+use std::path::Path;
 
 #[test]
 fn sft_from_scratch_then_eval_on_the_held_out_problems() {
@@ -20,28 +21,10 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
         "--digits",
         "1",
     ]));
-    let cfg = tmp.path().join("tiny.json");
-    std::fs::write(
-        &cfg,
-        r#"{"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}"#,
-    )
-    .unwrap();
     let train = data.join("train.jsonl");
-    let out = llm(&[
-        "sft",
-        "--data",
-        train.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-        "--out",
-        r,
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let settings = r#"{"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}"#;
+    let err = sft_from_scratch(&train, settings, &run, &["--epochs", "2"]);
+    let cfg = run.with_extension("json");
     assert!(
         err.contains("replies alone in the loss") && err.contains("val_loss"),
         "{err}"
@@ -92,8 +75,37 @@ fn sft_from_scratch_then_eval_on_the_held_out_problems() {
     );
 }
 
+/// Runs `llm sft` from scratch on `data` into `run`, the model's settings (JSON) written beside
+/// the run as `run.json`, batches of 16, with `extra` flags; returns its standard error once it
+/// has succeeded.
+fn sft_from_scratch(data: &Path, settings: &str, run: &Path, extra: &[&str]) -> String {
+    let cfg = run.with_extension("json");
+    std::fs::write(&cfg, settings).unwrap();
+    let (data, cfg, out) = (
+        data.to_str().unwrap(),
+        cfg.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    let mut args = vec![
+        "sft",
+        "--data",
+        data,
+        "--config",
+        cfg,
+        "--batch-size",
+        "16",
+        "--out",
+        out,
+    ];
+    args.extend(extra);
+    let done = llm(&args);
+    let err = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert!(done.status.success(), "{err}");
+    err
+}
+
 /// Chats where the assistant reverses the user's word.
-fn reversal_chats(path: &std::path::Path) {
+fn reversal_chats(path: &Path) {
     let words = [
         "ab", "ba", "abc", "cab", "bca", "cc", "acb", "bb", "ca", "abb",
     ];
@@ -114,29 +126,11 @@ fn a_chat_model_learns_its_end_token_and_talks_through_a_pipe() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("chats.jsonl");
     reversal_chats(&data);
-    let cfg = tmp.path().join("tiny.json");
-    std::fs::write(
-        &cfg,
-        r#"{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "learning_rate": 0.01}"#,
-    )
-    .unwrap();
     let run = tmp.path().join("run");
     let r = run.to_str().unwrap();
-    let out = llm(&[
-        "sft",
-        "--data",
-        data.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--max-iters",
-        "300",
-        "--batch-size",
-        "16",
-        "--out",
-        r,
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let settings =
+        r#"{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "learning_rate": 0.01}"#;
+    let err = sft_from_scratch(&data, settings, &run, &["--max-iters", "300"]);
     assert!(
         err.contains("added 4 special tokens for the chat template"),
         "{err}"

@@ -1,6 +1,6 @@
 //! `llm chat`: talk with a fine-tuned model, one line per message.
 
-use super::sample::{sampling, stream, Style};
+use super::sample::{stream, DrawFlags, Style};
 use llm::data::template::{Role, Template, Turn};
 use llm::generate::Generation;
 use llm::model::Model;
@@ -8,7 +8,6 @@ use llm::tokenizer::Tokenizer;
 use llm::{Error, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use tensor::Device;
 
 /// Talk with a model, one line per message
 ///
@@ -20,7 +19,7 @@ use tensor::Device;
 /// time. `/reset` starts a new conversation; `/quit` or the end of the input ends it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A run directory, best one written by `llm sft`.
+    /// A run directory (one written by `llm sft` knows its template and end token).
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
     /// plain, alpaca or chat [default: the fine-tuning run's template].
@@ -32,26 +31,8 @@ pub struct Args {
     /// Most tokens per reply (1 to 100,000).
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = super::positive_at_most::<100_000>)]
     max_new_tokens: usize,
-    /// Sampling temperature, >= 0; 0 means greedy.
-    #[arg(
-        long,
-        value_name = "T",
-        default_value_t = 0.7,
-        allow_negative_numbers = true
-    )]
-    temperature: f64,
-    /// Sample only from the K most likely tokens.
-    #[arg(long, value_name = "K", value_parser = super::positive_at_most::<{ 1 << 31 }>)]
-    top_k: Option<usize>,
-    /// Sample only from the most likely tokens whose probabilities add up to P, in (0, 1].
-    #[arg(long, value_name = "P", allow_negative_numbers = true)]
-    top_p: Option<f64>,
-    /// Seed of the sampling (reply `i` draws with seed + i).
-    #[arg(long, value_name = "S", default_value_t = 1337)]
-    seed: u64,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    draw: DrawFlags,
 }
 
 /// One conversation: the turns so far, and how they are shown to the model.
@@ -103,8 +84,8 @@ impl Conversation<'_> {
 
 impl Args {
     pub fn run(self) -> Result<()> {
-        let sampling = sampling(self.temperature, self.top_k, self.top_p)?;
-        let device = Device::parse(&self.device)?;
+        let sampling = self.draw.sampling()?;
+        let device = self.draw.device()?;
         let (model, _, tok) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
         let style = Style::of(&self.model, self.template.as_deref(), tok.as_ref())?;
@@ -149,7 +130,7 @@ impl Args {
                         max_new_tokens: self.max_new_tokens,
                         sampling,
                         stop_token: talk.style.end,
-                        seed: self.seed.wrapping_add(i),
+                        seed: self.draw.seed.wrapping_add(i),
                         vocab_limit: Some(tok.vocab_size()),
                     };
                     talk.reply(message, &g)?;

@@ -37,6 +37,13 @@ pub struct Args {
     /// How many tokens to generate (at most 10,000,000).
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = super::at_most::<10_000_000>)]
     max_new_tokens: usize,
+    #[command(flatten)]
+    draw: DrawFlags,
+}
+
+/// How tokens are drawn and where the model runs: the flags `sample` and `chat` share.
+#[derive(clap::Args)]
+pub(super) struct DrawFlags {
     /// Sampling temperature, >= 0; 0 means greedy (always the most likely token).
     #[arg(
         long,
@@ -51,25 +58,49 @@ pub struct Args {
     /// Sample only from the most likely tokens whose probabilities add up to P, in (0, 1].
     #[arg(long, value_name = "P", allow_negative_numbers = true)]
     top_p: Option<f64>,
-    /// Seed of the sampling.
+    /// Seed of the sampling (in `chat`, reply `i` draws with seed + i).
     #[arg(long, value_name = "S", default_value_t = 1337)]
-    seed: u64,
+    pub seed: u64,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
 }
 
+impl DrawFlags {
+    /// The sampling settings, checked.
+    pub fn sampling(&self) -> Result<Sampling> {
+        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(Error::Invalid("--top-p must be in (0, 1]".into()));
+        }
+        if self.temperature < 0.0 || !self.temperature.is_finite() {
+            return Err(Error::Invalid(
+                "--temperature must be a finite number >= 0".into(),
+            ));
+        }
+        Ok(Sampling {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+        })
+    }
+
+    /// The device.
+    pub fn device(&self) -> Result<Device> {
+        Ok(Device::parse(&self.device)?)
+    }
+}
+
 impl Args {
     pub fn run(self) -> Result<()> {
-        let sampling = sampling(self.temperature, self.top_k, self.top_p)?;
-        let device = Device::parse(&self.device)?;
+        let sampling = self.draw.sampling()?;
+        let device = self.draw.device()?;
         let (model, _, tokenizer) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
         let g = Generation {
             max_new_tokens: self.max_new_tokens,
             sampling,
             stop_token: tokenizer.eot_token(),
-            seed: self.seed,
+            seed: self.draw.seed,
             vocab_limit: Some(tokenizer.vocab_size()),
         };
         if let Some(instruction) = &self.instruct {
@@ -98,27 +129,6 @@ impl Args {
         stream(&model, tokenizer.as_ref(), &prompt, &g)?;
         super::print("\n")
     }
-}
-
-/// The sampling flags, checked.
-pub(super) fn sampling(
-    temperature: f64,
-    top_k: Option<usize>,
-    top_p: Option<f64>,
-) -> Result<Sampling> {
-    if top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
-        return Err(Error::Invalid("--top-p must be in (0, 1]".into()));
-    }
-    if temperature < 0.0 || !temperature.is_finite() {
-        return Err(Error::Invalid(
-            "--temperature must be a finite number >= 0".into(),
-        ));
-    }
-    Ok(Sampling {
-        temperature,
-        top_k,
-        top_p,
-    })
 }
 
 /// How a model is prompted for replies: the template, and the token that ends a reply.

@@ -164,12 +164,7 @@ pub(crate) fn non_empty<T>(path: &Path, records: Vec<T>) -> Result<Vec<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+    use crate::testing::write;
 
     #[test]
     fn json_array_and_jsonl_read_the_same_records() {

@@ -197,12 +197,7 @@ pub fn to_tsv(examples: &[Labelled]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+    use crate::testing::write;
 
     fn example(label: &str, text: &str) -> Labelled {
         Labelled {

@@ -347,12 +347,7 @@ fn marker(role: Role) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+    use crate::testing::write;
 
     #[test]
     fn the_three_record_kinds_are_read() {

@@ -205,12 +205,7 @@ impl Verifier for Task {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+    use crate::testing::write;
 
     #[test]
     fn the_split_rule_holds_out_1_3_and_7_of_every_10() {
