@@ -314,6 +314,7 @@ impl Objective for FixedBatch {
         Ok(Loss {
             loss: logits.cross_entropy(&self.classes, None),
             units: self.ids.numel(),
+            metrics: Metrics::new(),
         })
     }
 
@@ -362,6 +363,7 @@ impl Objective for FixedSft {
         Ok(Loss {
             loss: model.masked_lm_loss(&self.ids, &self.targets),
             units: self.ids.numel(),
+            metrics: Metrics::new(),
         })
     }
 

@@ -30,6 +30,8 @@ enum Command {
     Classify(cli::classify::Args),
     Sft(cli::sft::Args),
     Chat(cli::chat::Args),
+    Dpo(cli::dpo::Args),
+    DpoPairs(cli::dpo_pairs::Args),
     Synth(cli::synth::Args),
 }
 
@@ -45,6 +47,8 @@ impl Command {
             Command::Classify(args) => args.run(),
             Command::Sft(args) => args.run(),
             Command::Chat(args) => args.run(),
+            Command::Dpo(args) => args.run(),
+            Command::DpoPairs(args) => args.run(),
             Command::Synth(args) => args.run(),
         }
     }

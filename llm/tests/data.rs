@@ -190,6 +190,6 @@ fn finetune_files_load() {
     if hh.is_file() {
         let hh = data::read_preferences(&hh).unwrap();
         assert_eq!(hh.len(), 2354);
-        assert!(hh.iter().all(|p| p.prompt.ends_with("Assistant:")));
+        assert!(hh.iter().all(|p| p.user.content.ends_with("Assistant:")));
     }
 }

@@ -50,11 +50,15 @@ pub struct Args {
     /// message [default: the prompts as they are].
     #[arg(long, value_name = "NAME", requires = "task")]
     template: Option<String>,
+    /// With --task: write each problem's greedy answer to this file, JSON Lines of
+    /// {"prompt", "reference", "answer"}.
+    #[arg(long, value_name = "FILE", requires = "task")]
+    answers: Option<PathBuf>,
     /// Draws per problem for pass@k (0: greedy only), 0 to 1,024.
     #[arg(long, value_name = "K", default_value_t = 0, value_parser = super::at_most::<1024>)]
     samples: usize,
     /// Temperature of the --samples draws (above 0).
-    #[arg(long, value_name = "T", default_value_t = 1.0, value_parser = positive_f64)]
+    #[arg(long, value_name = "T", default_value_t = 1.0, value_parser = super::positive_f64)]
     temperature: f64,
     /// Most tokens generated per answer, 1 to 4,096.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = super::positive_at_most::<4096>)]
@@ -72,14 +76,6 @@ pub struct Args {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
-}
-
-/// A float above zero.
-fn positive_f64(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("expected a number above 0, not `{s}`")),
-    }
 }
 
 impl Args {
@@ -171,6 +167,9 @@ impl Args {
             &name,
             &options,
         )?;
+        if let Some(path) = &self.answers {
+            write_answers(path, &problems, &r.answers)?;
+        }
         if self.json {
             let json = serde_json::to_string(&r).expect("results serialize");
             return super::print(&format!("{json}\n"));
@@ -197,4 +196,17 @@ impl Args {
         }
         super::print(&out)
     }
+}
+
+/// Writes one JSON line {"prompt", "reference", "answer"} per problem.
+fn write_answers(path: &Path, problems: &[tasks::Problem], answers: &[String]) -> Result<()> {
+    let lines: String = problems
+        .iter()
+        .zip(answers)
+        .map(|(p, a)| {
+            let line = serde_json::json!({"prompt": p.prompt, "reference": p.answer, "answer": a});
+            format!("{line}\n")
+        })
+        .collect();
+    llm::run::write_atomically(path, lines.as_bytes())
 }

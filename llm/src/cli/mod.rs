@@ -3,6 +3,8 @@
 pub mod bpe_train;
 pub mod chat;
 pub mod classify;
+pub mod dpo;
+pub mod dpo_pairs;
 pub mod eval;
 pub mod prepare;
 pub mod sample;
@@ -55,6 +57,14 @@ pub fn positive_at_most<const MAX: usize>(arg: &str) -> std::result::Result<usiz
     match at_most::<MAX>(arg)? {
         0 => Err("it must be at least 1".into()),
         n => Ok(n),
+    }
+}
+
+/// A value parser for a finite number above zero.
+pub fn positive_f64(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a number above 0, not `{s}`")),
     }
 }
 

@@ -1,12 +1,11 @@
 //! `llm sft`: supervised fine-tuning on instructions, prompt/response pairs or chats, from a
 //! pretrained model or from scratch.
 
-use llm::data::labelled::shuffle;
 use llm::data::template::{self, Conversation, Format, Role, Template, END};
 use llm::model::config::Config;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
-use llm::stages::sft::{self, Sequence, Sft, SftInfo, SplitIndices, SFT_FILE};
+use llm::stages::sft::{self, Sequence, Sft, SftInfo, SFT_FILE};
 use llm::tasks;
 use llm::tokenizer::{added, CharTokenizer, Tokenizer, ENDOFTEXT};
 use llm::train::objective::Objective;
@@ -14,7 +13,7 @@ use llm::train::{driver, epoch_schedule, trainable, Trainer};
 use llm::{Error, Result};
 use nn::{Module, SharedRng};
 use std::path::{Path, PathBuf};
-use tensor::{Device, Rng};
+use tensor::Device;
 
 /// Fine-tune a model on instructions, prompt/response pairs or chats (supervised fine-tuning)
 ///
@@ -125,7 +124,11 @@ impl Args {
         let (tok, added) = added::with_tokens(tok, template.special_tokens())?;
         let end = end_marker(template, tok.as_ref())?;
         let mask = !self.no_mask_prompt;
-        let split = split(format, records.len(), self.split_seed.unwrap_or(self.seed));
+        let split = sft::split(
+            format == Format::PromptResponse,
+            records.len(),
+            self.split_seed.unwrap_or(self.seed),
+        );
         let max_len = self.max_len.unwrap_or(base.block_size).min(base.block_size);
         let encode = |which: &[usize]| {
             encode_set(&records, which, template, &end, tok.as_ref(), mask, max_len)
@@ -276,32 +279,6 @@ fn end_marker(template: Template, tok: &dyn Tokenizer) -> Result<String> {
     }
 }
 
-/// Which records train, validate and test (see the command's help).
-fn split(format: Format, n: usize, seed: u64) -> SplitIndices {
-    if format == Format::PromptResponse {
-        let (val, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|i| i % 20 == 19);
-        return SplitIndices {
-            rule: "every 20th record held out for validation".into(),
-            train,
-            val,
-            test: vec![],
-        };
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    shuffle(&mut order, &mut Rng::new(seed));
-    let (n_train, n_test) = (n * 85 / 100, n / 10);
-    let val = order.split_off(n_train + n_test);
-    let test = order.split_off(n_train);
-    SplitIndices {
-        rule: format!(
-            "shuffled with seed {seed}, then 85% training, 10% test, the rest validation"
-        ),
-        train: order,
-        val,
-        test,
-    }
-}
-
 /// The training sequences of the records at `which`, cut to `max_len` tokens, and how many
 /// were dropped for having no reply token left.
 fn encode_set(
@@ -349,8 +326,5 @@ fn write_info(
         lines += &serde_json::to_string(&problem).expect("a problem serializes");
         lines.push('\n');
     }
-    run::write_atomically(&out.join(TEST_FILE), lines.as_bytes())
+    run::write_atomically(&out.join(sft::TEST_FILE), lines.as_bytes())
 }
-
-/// The test records of a run, as prompt/answer pairs.
-pub const TEST_FILE: &str = "test.jsonl";

@@ -6,6 +6,7 @@
 //! and the line.
 
 use super::read_text;
+use super::template::{Role, Turn};
 use crate::error::json_message;
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -60,12 +61,12 @@ impl Instruction {
     }
 }
 
-/// One preference pair: a prompt and two responses, the first preferred.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One preference pair: what the user asked and two responses, the first preferred.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawPreference")]
 pub struct Preference {
-    /// The prompt; `prompt + chosen` and `prompt + rejected` are the two full texts.
-    pub prompt: String,
+    /// The user's turn; a template makes it the prompt that both responses follow.
+    pub user: Turn,
     /// The preferred response.
     pub chosen: String,
     /// The other response.
@@ -89,13 +90,17 @@ const ASSISTANT: &str = "\n\nAssistant:";
 impl TryFrom<RawPreference> for Preference {
     type Error = String;
 
-    /// The prompt is the `prompt` field; else the Alpaca prompt of `instruction` and `input`;
-    /// else, for HH-RLHF transcripts, the text that `chosen` and `rejected` share up to and
-    /// including the last `"\n\nAssistant:"` in it.
+    /// The user's turn is the `prompt` field; else `instruction` with its `input`; else, for
+    /// HH-RLHF transcripts, the text that `chosen` and `rejected` share up to and including
+    /// the last `"\n\nAssistant:"` in it.
     fn try_from(raw: RawPreference) -> Result<Preference, String> {
-        let prompt = match (raw.prompt, raw.instruction) {
-            (Some(prompt), _) => prompt,
-            (None, Some(instruction)) => alpaca_prompt(&instruction, &raw.input),
+        let user = match (raw.prompt, raw.instruction) {
+            (Some(prompt), _) => Turn::new(Role::User, prompt),
+            (None, Some(instruction)) => Turn {
+                role: Role::User,
+                content: instruction,
+                input: raw.input,
+            },
             (None, None) => {
                 let shared = shared_prefix(&raw.chosen, &raw.rejected);
                 let end = shared.rfind(ASSISTANT).ok_or(
@@ -103,14 +108,14 @@ impl TryFrom<RawPreference> for Preference {
                      rejected transcripts that share a prompt ending in \"\\n\\nAssistant:\"",
                 )? + ASSISTANT.len();
                 return Ok(Preference {
-                    prompt: raw.chosen[..end].to_string(),
+                    user: Turn::new(Role::User, &raw.chosen[..end]),
                     chosen: raw.chosen[end..].to_string(),
                     rejected: raw.rejected[end..].to_string(),
                 });
             }
         };
         Ok(Preference {
-            prompt,
+            user,
             chosen: raw.chosen,
             rejected: raw.rejected,
         })
@@ -234,12 +239,16 @@ mod tests {
             ),
         );
         let p = read_preferences(&path).unwrap();
-        assert_eq!((p[0].prompt.as_str(), p[0].chosen.as_str()), ("Q", "good"));
-        assert!(p[1]
-            .prompt
-            .ends_with("### Instruction:\nBe nice\n\n### Response:\n"));
+        assert_eq!(
+            (&p[0].user, p[0].chosen.as_str()),
+            (&Turn::new(Role::User, "Q"), "good")
+        );
+        assert_eq!(
+            (p[1].user.content.as_str(), p[1].user.input.as_str()),
+            ("Be nice", "")
+        );
         assert_eq!(p[1].chosen, "Sure!");
-        assert_eq!(p[2].prompt, "\n\nHuman: hi\n\nAssistant:");
+        assert_eq!(p[2].user.content, "\n\nHuman: hi\n\nAssistant:");
         assert_eq!(
             (p[2].chosen.as_str(), p[2].rejected.as_str()),
             (" hello", " go away")

@@ -189,10 +189,13 @@ pub struct Piece {
     pub target: bool,
 }
 
-fn piece(text: impl Into<String>, target: bool) -> Piece {
-    Piece {
-        text: text.into(),
-        target,
+impl Piece {
+    /// A piece of `text`, a target or not.
+    pub fn new(text: impl Into<String>, target: bool) -> Piece {
+        Piece {
+            text: text.into(),
+            target,
+        }
     }
 }
 
@@ -260,18 +263,18 @@ impl Template {
                 .flat_map(|t| {
                     let reply = t.role == Role::Assistant;
                     [
-                        piece(marker(t.role), false),
-                        piece(t.full_content(), reply),
-                        piece(END, reply),
+                        Piece::new(marker(t.role), false),
+                        Piece::new(t.full_content(), reply),
+                        Piece::new(END, reply),
                     ]
                 })
                 .collect()),
             Template::Plain | Template::Alpaca => {
                 let (context, reply) = self.one_exchange(conversation)?;
                 Ok(vec![
-                    piece(self.prompt(context)?, false),
-                    piece(reply.content.clone(), true),
-                    piece(end, true),
+                    Piece::new(self.prompt(context)?, false),
+                    Piece::new(reply.content.clone(), true),
+                    Piece::new(end, true),
                 ])
             }
         }
@@ -409,9 +412,9 @@ mod tests {
         assert_eq!(
             plain,
             [
-                piece("Add\n\n1 2", false),
-                piece("3", true),
-                piece("\n", true)
+                Piece::new("Add\n\n1 2", false),
+                Piece::new("3", true),
+                Piece::new("\n", true)
             ]
         );
         let alpaca = Template::Alpaca.render(&exchange(), ENDOFTEXT).unwrap();
@@ -419,17 +422,20 @@ mod tests {
         assert!(alpaca[0]
             .text
             .ends_with("### Input:\n1 2\n\n### Response:\n"));
-        assert_eq!(alpaca[1..], [piece("3", true), piece(ENDOFTEXT, true)]);
+        assert_eq!(
+            alpaca[1..],
+            [Piece::new("3", true), Piece::new(ENDOFTEXT, true)]
+        );
         let chat = Template::Chat.render(&exchange(), END).unwrap();
         assert_eq!(
             chat,
             [
-                piece(USER, false),
-                piece("Add\n\n1 2", false),
-                piece(END, false),
-                piece(ASSISTANT, false),
-                piece("3", true),
-                piece(END, true),
+                Piece::new(USER, false),
+                Piece::new("Add\n\n1 2", false),
+                Piece::new(END, false),
+                Piece::new(ASSISTANT, false),
+                Piece::new("3", true),
+                Piece::new(END, true),
             ]
         );
     }

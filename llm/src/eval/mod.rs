@@ -5,6 +5,7 @@
 //! tokens of history. Perplexity is `exp(total NLL / total tokens)`, never an average of
 //! per-window perplexities.
 
+pub mod pairs;
 pub mod task;
 pub mod text_metrics;
 

@@ -50,7 +50,7 @@ pub struct TaskOptions {
 
 impl TaskOptions {
     /// The token generation stops at.
-    fn stop_token(&self, tok: &dyn Tokenizer) -> Option<u32> {
+    pub(crate) fn stop_token(&self, tok: &dyn Tokenizer) -> Option<u32> {
         match &self.reply_end {
             Some((id, _)) => Some(*id),
             None => crate::tasks::end_token(tok),
@@ -58,7 +58,7 @@ impl TaskOptions {
     }
 
     /// The answer in a generated output: up to the reply's end marker, or the task's rule.
-    fn answer<'a>(&self, output: &'a str) -> &'a str {
+    pub(crate) fn answer<'a>(&self, output: &'a str) -> &'a str {
         match &self.reply_end {
             Some((_, end)) => output.split(end.as_str()).next().unwrap_or("").trim(),
             None => answer_text(output),
@@ -113,6 +113,9 @@ pub struct TaskReport {
     /// Accuracy per kind of arithmetic problem (`"+ 2 digits"`, ...), when the prompts are
     /// arithmetic.
     pub groups: BTreeMap<String, Accuracy>,
+    /// The greedy answer to each problem, in order (not in the JSON report).
+    #[serde(skip)]
+    pub answers: Vec<String>,
 }
 
 /// The Wilson score interval at 95% (z = 1.96) of a proportion with `right` successes out of
@@ -169,7 +172,7 @@ fn group(prompt: &str) -> Option<String> {
 
 /// Generates answers to `prompts`, each `copies` times (draw `j` of prompt `i` is sequence
 /// `i * copies + j`), in batches: the decoded texts, in that order.
-fn answers(
+pub(super) fn answers(
     model: &Model,
     tok: &dyn Tokenizer,
     prompts: &[Vec<u32>],
@@ -231,10 +234,14 @@ pub fn evaluate_task(
             entry.1 += 1;
         }
     }
-    let pairs: Vec<(String, String)> = problems
+    let answers: Vec<String> = outputs
         .iter()
-        .zip(&outputs)
-        .map(|(p, out)| (o.answer(out).to_string(), p.answer.clone()))
+        .map(|out| o.answer(out).to_string())
+        .collect();
+    let pairs: Vec<(String, String)> = answers
+        .iter()
+        .zip(problems)
+        .map(|(a, p)| (a.clone(), p.answer.clone()))
         .collect();
     let n = problems.len();
     let (lo, hi) = wilson(right, n);
@@ -251,6 +258,7 @@ pub fn evaluate_task(
             .into_iter()
             .map(|(g, (right, n))| (g, Accuracy::of(right, n)))
             .collect(),
+        answers,
     })
 }
 

@@ -169,9 +169,29 @@ impl Model {
     /// product of a small model. The value and gradients are those of the head at every
     /// position followed by the masked mean, summed in another order.
     pub fn masked_lm_loss(&self, ids: &Tensor, targets: &Tensor) -> Var {
-        let Body::Gpt(gpt) = &self.body else {
-            return masked_cross_entropy(&self.logits(ids), targets);
-        };
+        match self.scored_logits(ids, targets) {
+            Some((logits, kept)) => logits.cross_entropy(&kept, None),
+            None => masked_cross_entropy(&self.logits(ids), targets),
+        }
+    }
+
+    /// The log-probability `(N)` of each target of `targets (B, T)` that is not [`IGNORE`], in
+    /// row-major order of the positions, under the next-token distribution at its position
+    /// (the head run there only). At least one target must be scored.
+    pub fn target_log_probs(&self, ids: &Tensor, targets: &Tensor) -> Var {
+        let (logits, kept) = self
+            .scored_logits(ids, targets)
+            .expect("log-probabilities of at least one target");
+        let n = kept.numel();
+        logits
+            .log_softmax(1)
+            .gather(1, &kept.reshape(&[n, 1]))
+            .reshape(&[n])
+    }
+
+    /// The logits `(N, V)` at the positions with a target, and those targets `(N)` on the
+    /// model's device; `None` when no target is scored.
+    fn scored_logits(&self, ids: &Tensor, targets: &Tensor) -> Option<(Var, Tensor)> {
         let all = targets.to_device(tensor::Device::Cpu).to_vec::<i64>();
         let (rows, kept): (Vec<u32>, Vec<i64>) = all
             .iter()
@@ -180,17 +200,25 @@ impl Model {
             .map(|(i, &t)| (i as u32, t))
             .unzip();
         if rows.is_empty() {
-            return masked_cross_entropy(&self.logits(ids), targets);
+            return None;
         }
-        let hidden = gpt.hidden(ids);
-        let device = hidden.device();
-        let width = hidden.dim(2);
         let n = rows.len();
-        let scored = hidden
-            .reshape(&[all.len(), width])
-            .index_select(0, &Tensor::from_vec(rows, &[n]).to_device(device));
+        let device = self.device();
+        let rows = Tensor::from_vec(rows, &[n]).to_device(device);
         let kept = Tensor::from_vec(kept, &[n]).to_device(device);
-        gpt.lm_head(&scored).cross_entropy(&kept, None)
+        let logits = match &self.body {
+            Body::Gpt(gpt) => {
+                let hidden = gpt.hidden(ids);
+                let width = hidden.dim(2);
+                gpt.lm_head(&hidden.reshape(&[all.len(), width]).index_select(0, &rows))
+            }
+            Body::Bigram(m) => {
+                let logits = m.logits(ids);
+                let v = logits.dim(2);
+                logits.reshape(&[all.len(), v]).index_select(0, &rows)
+            }
+        };
+        Some((logits, kept))
     }
 
     /// The width `C` of the hidden states (the bigram model's is its vocabulary).

@@ -200,6 +200,7 @@ impl Objective for Classify {
         Ok(Loss {
             loss: logits.cross_entropy(&classes, None),
             units: picked.len(),
+            metrics: Metrics::new(),
         })
     }
 

@@ -2,5 +2,6 @@
 //! batch into a loss and a model into metrics. Pretraining is one stage among others.
 
 pub mod classify;
+pub mod dpo;
 pub mod pretrain;
 pub mod sft;

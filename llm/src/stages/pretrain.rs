@@ -75,6 +75,7 @@ impl Objective for Pretrain {
         Ok(Loss {
             loss: model.loss(&x, &y),
             units: x.numel(),
+            metrics: Metrics::new(),
         })
     }
 

@@ -93,6 +93,9 @@ pub fn marker_id(marker: &str, tok: &dyn Tokenizer) -> Result<u32> {
 /// The file of [`SftInfo`] in a run directory.
 pub const SFT_FILE: &str = "sft.json";
 
+/// The test records of a run, as prompt/answer pairs for `llm eval --task`.
+pub const TEST_FILE: &str = "test.jsonl";
+
 /// What a fine-tuning run was trained with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SftInfo {
@@ -119,6 +122,35 @@ pub struct SplitIndices {
     pub val: Vec<usize>,
     /// Test records.
     pub test: Vec<usize>,
+}
+
+/// Which records train, validate and test. With `every_20th` (prompt/response pairs, whose
+/// test set is a file of its own) every 20th record is held out for validation and none for
+/// test; otherwise the records are shuffled with `seed` and cut 85% training, 10% test, the
+/// rest validation (LLMs-from-scratch chapter 7's 935 / 110 / 55 of 1,100).
+pub fn split(every_20th: bool, n: usize, seed: u64) -> SplitIndices {
+    if every_20th {
+        let (val, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|i| i % 20 == 19);
+        return SplitIndices {
+            rule: "every 20th record held out for validation".into(),
+            train,
+            val,
+            test: vec![],
+        };
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    crate::data::labelled::shuffle(&mut order, &mut Rng::new(seed));
+    let (n_train, n_test) = (n * 85 / 100, n / 10);
+    let val = order.split_off(n_train + n_test);
+    let test = order.split_off(n_train);
+    SplitIndices {
+        rule: format!(
+            "shuffled with seed {seed}, then 85% training, 10% test, the rest validation"
+        ),
+        train: order,
+        val,
+        test,
+    }
 }
 
 impl SftInfo {
@@ -219,6 +251,7 @@ impl Objective for Sft {
         Ok(Loss {
             loss: model.masked_lm_loss(&b.ids.to_device(device), &targets),
             units: b.ids.numel(),
+            metrics: Metrics::new(),
         })
     }
 

@@ -73,7 +73,14 @@ impl TrainLog {
 
     /// Appends a step's statistics.
     pub fn step(&mut self, s: &StepStats) -> Result<()> {
-        self.write(serde_json::to_value(s).expect("step stats serialize"))
+        let mut line = serde_json::to_value(s).expect("step stats serialize");
+        let fields = line
+            .as_object_mut()
+            .expect("step stats serialize to an object");
+        for (name, value) in &s.metrics {
+            fields.insert(name.clone(), (*value).into());
+        }
+        self.write(line)
     }
 
     /// Appends an evaluation.
@@ -100,6 +107,7 @@ mod tests {
             ms: 10.0,
             tok_per_s: 100.0,
             phases: Default::default(),
+            metrics: vec![("margin".to_string(), step as f64 / 4.0)],
         }
     }
 
@@ -123,6 +131,10 @@ mod tests {
         log.step(&stats(5, 0.5)).unwrap();
         let text = fs::read_to_string(dir.path().join(crate::run::LOG)).unwrap();
         assert_eq!(text.lines().count(), 6);
-        assert!(text.lines().last().unwrap().contains("\"loss\":0.5"));
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.contains("\"loss\":0.5") && last.contains("\"margin\":1.25"),
+            "{last}"
+        );
     }
 }

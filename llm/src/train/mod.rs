@@ -27,7 +27,7 @@ use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
 /// What one optimizer step did.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StepStats {
     /// The step's number (1 for the first step).
     pub step: usize,
@@ -44,6 +44,10 @@ pub struct StepStats {
     /// Where the step's wall time went (not written to the log).
     #[serde(skip)]
     pub phases: StepPhases,
+    /// The objective's other figures, averaged over the micro-batches (written to the log
+    /// after the fields above).
+    #[serde(skip)]
+    pub metrics: Metrics,
 }
 
 /// Host wall time of the parts of a step, in milliseconds. On the CPU each part includes its
@@ -177,6 +181,7 @@ impl Trainer {
             Ok(Loss {
                 loss: model.loss(&x, &y),
                 units: x.numel(),
+                metrics: Metrics::new(),
             })
         })
     }
@@ -203,10 +208,16 @@ impl Trainer {
         self.model.train();
         let mut total = 0.0;
         let mut units = 0;
+        let mut metrics = Metrics::new();
         for _ in 0..k {
-            let Loss { loss, units: n } = micro(&self.model, &mut self.batch_rng)?;
+            let Loss {
+                loss,
+                units: n,
+                metrics: m,
+            } = micro(&self.model, &mut self.batch_rng)?;
             total += loss.value().item();
             units += n;
+            add_scaled(&mut metrics, &m, 1.0 / k as f64);
             phases.forward += lap.ms();
             // Scaling each micro-batch's loss by 1/k makes the accumulated gradient the
             // gradient of the mean loss over all k micro-batches.
@@ -242,6 +253,7 @@ impl Trainer {
             ms: seconds * 1e3,
             tok_per_s: units as f64 / seconds,
             phases,
+            metrics,
         })
     }
 
@@ -292,5 +304,15 @@ impl Lap {
         let ms = now.duration_since(self.0).as_secs_f64() * 1e3;
         self.0 = now;
         ms
+    }
+}
+
+/// Adds `scale` times each of `more` to the metric of its name in `sum` (appended if new).
+fn add_scaled(sum: &mut Metrics, more: &Metrics, scale: f64) {
+    for (name, value) in more {
+        match sum.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v += scale * value,
+            None => sum.push((name.clone(), scale * value)),
+        }
     }
 }

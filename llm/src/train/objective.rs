@@ -16,6 +16,9 @@ pub struct Loss {
     pub loss: Var,
     /// What the loss averages over (tokens, or examples), for throughput figures.
     pub units: usize,
+    /// Other figures of the micro-batch worth logging at every step (a stage's rewards, say);
+    /// averaged over a step's micro-batches.
+    pub metrics: Metrics,
 }
 
 /// Named metrics, in the order they are reported (`train_loss`, `val_loss`, `val_accuracy`,
