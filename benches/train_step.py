@@ -19,7 +19,10 @@ right-padded sequence, cross-entropy over the classes, and with lora_rank > 0 Lo
 the `peft` package on the blocks' linear layers, training only the adapters and the head.
 With --lengths and --prompts (and no classes), it is a supervised fine-tuning step (--shape
 sft): the language-model loss over each right-padded sequence's tokens after its prompt
-(targets -100 elsewhere, which cross_entropy ignores).
+(targets -100 elsewhere, which cross_entropy ignores). With --dpo as well, it is a DPO step
+(--shape dpo): the first half of the sequences are the chosen replies and the second half the
+rejected ones; the policy's summed log-probabilities of the reply tokens, the same from a frozen
+copy of the initial model under no_grad (the reference), and the sigmoid DPO loss at beta 0.1.
 
 benches/train_step.rs runs this script with its own configuration in --config, so both sides
 train the same shape with the same hyperparameters. The last line on stdout is a JSON object:
@@ -27,6 +30,7 @@ ms_per_step, tokens_per_s, first_loss, params (the parameter count) and torch (t
 """
 
 import argparse
+import copy
 import json
 import math
 import platform
@@ -193,6 +197,24 @@ def profile(step_at, first, steps, dev):
     print(prof.key_averages().table(sort_by=key, row_limit=30), file=sys.stderr)
 
 
+def reply_logps(model, ids, targets):
+    """Each sequence's summed log-probability of its targets (those not -100)."""
+    logits = model.hidden(ids) @ model.wte.weight.t()
+    mask = targets != -100
+    picked = torch.gather(logits.log_softmax(-1), 2, targets.clamp(min=0).unsqueeze(-1))
+    return (picked.squeeze(-1) * mask).sum(-1)
+
+
+def dpo_loss(model, reference, ids, targets, beta=0.1):
+    """The sigmoid DPO loss of chosen (first half) over rejected (second half) replies."""
+    policy = reply_logps(model, ids, targets)
+    with torch.no_grad():
+        ref = reply_logps(reference, ids, targets)
+    half = ids.shape[0] // 2
+    h = (policy[:half] - policy[half:]) - (ref[:half] - ref[half:])
+    return -F.logsigmoid(beta * h).mean()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -209,6 +231,9 @@ def main():
     ap.add_argument("--prompts", default="",
                     help="comma-separated prompt lengths of a fine-tuning step, one per "
                          "--lengths sequence: only the tokens after the prompt are targets")
+    ap.add_argument("--dpo", action="store_true",
+                    help="with --lengths and --prompts: a DPO step, chosen replies first, then "
+                         "rejected")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N more steps and print the time per operator "
                          "(on a GPU, per kernel) to stderr")
@@ -228,6 +253,11 @@ def main():
     if cfg["lora_rank"] > 0:
         model = with_lora(model, cfg["lora_rank"], cfg["lora_alpha"])
     model = model.to(dev)
+    reference = None
+    if args.dpo:
+        reference = copy.deepcopy(model).eval()
+        for p in reference.parameters():
+            p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg["weight_decay"]},
@@ -266,7 +296,7 @@ def main():
         start = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        loss = model(*inputs)
+        loss = dpo_loss(model, reference, *inputs) if reference is not None else model(*inputs)
         loss.backward()
         if cfg["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])

@@ -7,6 +7,7 @@
 //! cargo bench --bench train_step -- --tiny                          # a 2-layer GPT, seconds on a CPU
 //! cargo bench --bench train_step -- --shape spam-classifier --lora 8 # a LoRA fine-tuning step
 //! cargo bench --bench train_step -- --shape sft                     # an instruction fine-tuning step
+//! cargo bench --bench train_step -- --shape dpo                     # a DPO step
 //! ```
 //!
 //! Shapes (`--shape`), all without gradient accumulation and without dropout (PyTorch's
@@ -31,6 +32,11 @@
 //!   [`SFT_BATCH`] (Alpaca-template examples of the instruction data run about 40 to 128 tokens
 //!   on this vocabulary), the language-model loss over the tokens after each prompt only,
 //!   learning rate 1e-4; `--lora R` as for the classifier, without a head.
+//! - `dpo`: a step of `llm dpo` on the same base: 8 pairs of [`DPO_BATCH`] (a prompt and two
+//!   replies each), the 16 sequences right-padded together; the policy's forward and backward
+//!   on them and a frozen reference's forward (no gradients), the sigmoid DPO loss at beta 0.1
+//!   over summed reply log-probabilities, learning rate 5e-5. The reference side computes
+//!   every position's logits, as a PyTorch DPO step usually does.
 //!
 //! One step is [`Trainer::step_on`] (for the classifier, [`Trainer::train_step`]): forward, backward, clipping to a global norm of 1, AdamW
 //! (decay 0.1 on matrices) at the warmup + cosine learning rate, with the preset's betas.
@@ -58,6 +64,8 @@ use llm::data::batch::Batch;
 use llm::data::TokenDataset;
 use llm::model::config::Config;
 use llm::model::Model;
+use llm::stages::dpo::{self, LossKind, PairSeqs, Reduce, Settings};
+use llm::stages::sft::Sequence;
 use llm::train::objective::{Loss, Metrics, Objective};
 use llm::train::{trainable, StepStats, Trainer};
 use nn::{Module, SharedRng};
@@ -68,7 +76,7 @@ use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
 const USAGE: &str = "usage: train_step [--device cpu|cuda] \
-                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier|sft | --tiny] \
+                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier|sft|dpo | --tiny] \
                      [--lora R] [--steps N] [--warmup N] [--reference FILE | --no-reference] [--profile N]";
 
 /// What to measure, from the command line.
@@ -169,11 +177,25 @@ const SFT_BATCH: [(usize, usize); 8] = [
     (62, 110),
 ];
 
+/// The preference batch: each pair's prompt length and the whole lengths with the chosen and
+/// with the rejected reply.
+const DPO_BATCH: [(usize, usize, usize); 8] = [
+    (52, 71, 75),
+    (60, 98, 94),
+    (45, 64, 70),
+    (70, 127, 120),
+    (48, 80, 84),
+    (66, 90, 88),
+    (55, 75, 81),
+    (62, 110, 104),
+];
+
 /// The longest sequence of a padded batch of `shape`, or `None` for a language-model shape.
 fn padded_length(shape: &str) -> Option<usize> {
     match shape {
         "spam-classifier" => LENGTHS.iter().max().copied(),
         "sft" => SFT_BATCH.iter().map(|b| b.1).max(),
+        "dpo" => DPO_BATCH.iter().map(|b| b.1.max(b.2)).max(),
         _ => None,
     }
 }
@@ -236,6 +258,12 @@ fn config(shape: &str, lora: usize) -> Result<Config, String> {
             weight_decay: 0.1,
             ..one_batch(preset("stories-small"))
         },
+        "dpo" => Config {
+            batch_size: 2 * DPO_BATCH.len(),
+            learning_rate: 5e-5,
+            min_lr: 5e-6,
+            ..config("sft", 0)?
+        },
         "tiny" => Config {
             vocab_size: 512,
             block_size: 64,
@@ -266,9 +294,10 @@ fn label(cfg: &Config, shape: &str) -> String {
         0 => "all parameters trained".to_string(),
         r => format!("LoRA rank {r}"),
     };
-    let task = match cfg.n_classes {
-        0 => "instruction fine-tuning (loss on the replies)".to_string(),
-        k => format!("{k}-class classifier"),
+    let task = match (cfg.n_classes, shape) {
+        (0, "dpo") => format!("DPO on {} pairs with a live reference", DPO_BATCH.len()),
+        (0, _) => "instruction fine-tuning (loss on the replies)".to_string(),
+        (k, _) => format!("{k}-class classifier"),
     };
     format!(
         "{model}, {task}, {trained}, B={}, T={longest} padded, f32",
@@ -372,6 +401,70 @@ impl Objective for FixedSft {
     }
 }
 
+/// A DPO objective that gives the same pairs at every step, shaped as [`DPO_BATCH`]: random
+/// token ids, the replies scored, against a frozen reference of the same shape.
+struct FixedDpo {
+    pairs: Vec<PairSeqs>,
+    reference: Model,
+    settings: Settings,
+}
+
+impl FixedDpo {
+    fn new(cfg: &Config, rng: &mut Rng, device: Device) -> llm::Result<FixedDpo> {
+        let mut seq = |prompt: usize, n: usize| Sequence {
+            ids: (0..n).map(|_| rng.below(cfg.vocab_size) as u32).collect(),
+            scored: (0..n).map(|i| i >= prompt).collect(),
+        };
+        let pairs = DPO_BATCH
+            .iter()
+            .map(|&(prompt, chosen, rejected)| PairSeqs {
+                chosen: seq(prompt, chosen),
+                rejected: seq(prompt, rejected),
+            })
+            .collect();
+        let reference = Model::new(cfg, &mut Rng::new(cfg.seed + 1), &SharedRng::new(0));
+        reference.freeze();
+        reference.to_device(device)?;
+        let settings = Settings {
+            beta: 0.1,
+            kind: LossKind::Sigmoid,
+            reduce: Reduce::Sum,
+            batch_size: DPO_BATCH.len(),
+            pad: 0,
+            nll_weight: 0.0,
+        };
+        Ok(FixedDpo {
+            pairs,
+            reference,
+            settings,
+        })
+    }
+}
+
+impl Objective for FixedDpo {
+    fn check(&self, _cfg: &Config) -> llm::Result<()> {
+        Ok(())
+    }
+
+    fn loss(&mut self, model: &Model, _rng: &mut Rng, device: Device) -> llm::Result<Loss> {
+        let s = &self.settings;
+        let (chosen, rejected) = dpo::pair_logps(model, &self.pairs, s, device);
+        let reference = dpo::reference_logps(&self.reference, &self.pairs, s, device);
+        let (rc, rr): (Vec<f64>, Vec<f64>) = reference.into_iter().unzip();
+        let n = rc.len();
+        let (rc, rr) = (Tensor::from_vec(rc, &[n]), Tensor::from_vec(rr, &[n]));
+        Ok(Loss {
+            loss: dpo::preference_loss(&chosen, &rejected, &rc, &rr, s.beta, s.kind),
+            units: padded_length("dpo").expect("a padded shape") * 2 * n,
+            metrics: Metrics::new(),
+        })
+    }
+
+    fn evaluate(&mut self, _: &Model, _: &mut Rng, _: Device) -> llm::Result<Metrics> {
+        Ok(vec![])
+    }
+}
+
 /// The trainer of `cfg`: a fresh GPT, or for the classifier shape with LoRA the model whose
 /// adapters and head alone train (as `llm classify train --train lora` sets it up).
 fn trainer(cfg: &Config, device: Device) -> llm::Result<Trainer> {
@@ -415,6 +508,10 @@ fn step(shape: &str, cfg: &Config, n: usize, device: Device) -> llm::Result<Step
     }
     if shape == "sft" {
         let mut objective = FixedSft::new(cfg, &mut rng, device)?;
+        return Ok(Box::new(move |t| t.train_step(&mut objective)));
+    }
+    if shape == "dpo" {
+        let mut objective = FixedDpo::new(cfg, &mut rng, device)?;
         return Ok(Box::new(move |t| t.train_step(&mut objective)));
     }
     let tokens: Vec<u32> = (0..1 << 20)
@@ -548,6 +645,18 @@ fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, Strin
     if o.shape == "sft" {
         cmd.args(["--lengths", &list(SFT_BATCH.iter().map(|b| b.1).collect())]);
         cmd.args(["--prompts", &list(SFT_BATCH.iter().map(|b| b.0).collect())]);
+    }
+    if o.shape == "dpo" {
+        let chosen = DPO_BATCH.iter().map(|b| b.1);
+        cmd.args([
+            "--lengths",
+            &list(chosen.chain(DPO_BATCH.iter().map(|b| b.2)).collect()),
+        ]);
+        cmd.args([
+            "--prompts",
+            &list(DPO_BATCH.iter().chain(&DPO_BATCH).map(|b| b.0).collect()),
+        ]);
+        cmd.arg("--dpo");
     }
     eprintln!(
         "running the PyTorch reference: {python} {}",

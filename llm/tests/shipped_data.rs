@@ -40,3 +40,21 @@ fn the_tinystories_sample_is_whole() {
     assert_eq!(text.len(), 2 << 20);
     assert_eq!(text.matches("<|endoftext|>").count(), 2316);
 }
+
+#[test]
+fn the_preference_data_pairs_the_instruction_data_record_by_record() {
+    let path = shipped("finetune/instruction-data-with-preference.json");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 386_968);
+    let pairs = llm::data::read_preferences(&path).unwrap();
+    let instructions =
+        llm::data::read_instructions(&shipped("finetune/instruction-data.json")).unwrap();
+    assert_eq!((pairs.len(), instructions.len()), (1100, 1100));
+    assert_eq!(
+        pairs.iter().filter(|p| p.chosen != p.rejected).count(),
+        1094
+    );
+    // In the same order, so that `llm dpo` and `llm sft` split both files alike for a seed.
+    for (p, i) in pairs.iter().zip(&instructions) {
+        assert_eq!((&p.user.content, &p.user.input), (&i.instruction, &i.input));
+    }
+}

@@ -66,6 +66,11 @@ pub struct Args {
     /// sum or mean: a reply's log-probability is the sum or the mean of its tokens'.
     #[arg(long, value_name = "HOW", default_value = "sum", value_parser = ["sum", "mean"])]
     logp: String,
+    /// Add this weight times the chosen replies' mean negative log-likelihood per token to
+    /// the loss (0: plain DPO; 1: the "DPO + NLL" of iterative reasoning preference
+    /// optimization), which keeps the chosen replies from losing probability.
+    #[arg(long, value_name = "A", default_value_t = 0.0, value_parser = non_negative_f64)]
+    nll_weight: f64,
     /// Train LoRA adapters of this rank (1 to 1,024) instead of every weight.
     #[arg(long, value_name = "R", value_parser = super::positive_at_most::<1024>)]
     lora_rank: Option<usize>,
@@ -127,6 +132,7 @@ impl Args {
             },
             batch_size: self.batch_size,
             pad: data.end_id,
+            nll_weight: self.nll_weight,
         };
         let reference_dir = self.reference.as_ref().unwrap_or(&self.init_from);
         let reference = self.reference(reference_dir, &data, &settings, device)?;
@@ -260,6 +266,14 @@ impl Data {
             test,
             end_id: sft::marker_id(&end, tok)?,
         })
+    }
+}
+
+/// A finite number of at least 0.
+fn non_negative_f64(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a number of at least 0, not `{s}`")),
     }
 }
 

@@ -20,6 +20,11 @@
 //! rewards of the chosen and rejected replies, their margin `r_w - r_l`, the share of pairs with
 //! `r_w > r_l` (reward accuracy) and the chosen replies' log-ratio alone, which often falls
 //! while the margin grows (both replies lose probability, the rejected one faster).
+//!
+//! Because of that fall, the loss can add `a` times the chosen replies' mean negative
+//! log-likelihood per token, `-(1/|y_w|) log pi(y_w|x)` averaged over pairs (the "DPO + NLL"
+//! objective of Pang et al., 2024, "Iterative Reasoning Preference Optimization", there with
+//! `a = 1`): [`Settings::nll_weight`], 0 for plain DPO.
 
 use crate::data::batch::{Batch, IGNORE};
 use crate::data::template::Piece;
@@ -94,11 +99,11 @@ pub fn sequence_logps(
     let mut counts = vec![0usize; seqs.len()];
     owner.iter().for_each(|&s| counts[s] += 1);
     let n = owner.len();
-    let mut weights = vec![0.0f32; seqs.len() * n];
+    let mut weights = vec![0.0f64; seqs.len() * n];
     for (i, &s) in owner.iter().enumerate() {
         weights[s * n + i] = match reduce {
             Reduce::Sum => 1.0,
-            Reduce::Mean => 1.0 / counts[s] as f32,
+            Reduce::Mean => 1.0 / counts[s] as f64,
         };
     }
     let weights = Tensor::from_vec(weights, &[seqs.len(), n])
@@ -143,6 +148,28 @@ pub fn preference_loss(
         LossKind::Hinge => h.affine(-beta, 1.0).relu(),
     };
     per_pair.mean_all()
+}
+
+/// The mean negative log-likelihood per token `-(1/B) sum_i logp_i / n_i` of sequences whose
+/// log-probabilities `logps (B)` were reduced by `reduce` over their `n_i` scored tokens.
+pub fn per_token_nll(logps: &Var, seqs: &[&Sequence], reduce: Reduce) -> Var {
+    let per_token = match reduce {
+        Reduce::Mean => logps.clone(),
+        Reduce::Sum => {
+            let counts: Vec<f64> = seqs.iter().map(|s| scored_targets(s) as f64).collect();
+            let inverse: Vec<f64> = counts.iter().map(|n| 1.0 / n).collect();
+            let inverse = Tensor::from_vec(inverse, &[seqs.len()])
+                .to_dtype(logps.dtype())
+                .to_device(logps.device());
+            logps.mul(&Var::constant(inverse))
+        }
+    };
+    per_token.mean_all().neg()
+}
+
+/// The tokens of `s` that are targets: those scored after the first.
+fn scored_targets(s: &Sequence) -> usize {
+    s.scored.iter().skip(1).filter(|&&b| b).count()
 }
 
 /// The rewards of a batch or a held-out set (see the module docs), as means over pairs.
@@ -264,6 +291,8 @@ pub struct Settings {
     pub batch_size: usize,
     /// The id that fills padding (never a target).
     pub pad: u32,
+    /// The weight `a` of the chosen replies' negative log-likelihood (0: plain DPO).
+    pub nll_weight: f64,
 }
 
 /// The reference's `(chosen, rejected)` log-probabilities of `pairs`, in batches, without
@@ -288,7 +317,7 @@ pub fn reference_logps(
 
 /// The log-probabilities `(B)` of the chosen and of the rejected replies of `pairs`, from one
 /// forward pass over all `2B` sequences.
-fn pair_logps(model: &Model, pairs: &[PairSeqs], s: &Settings, device: Device) -> (Var, Var) {
+pub fn pair_logps(model: &Model, pairs: &[PairSeqs], s: &Settings, device: Device) -> (Var, Var) {
     let seqs: Vec<&Sequence> = pairs
         .iter()
         .map(|p| &p.chosen)
@@ -403,7 +432,12 @@ impl Objective for Dpo {
         let (c, r) = pair_logps(model, &pairs, &self.settings, device);
         let (rc, rr) = self.reference_of(&which, false, device);
         let s = &self.settings;
-        let loss = preference_loss(&c, &r, &rc, &rr, s.beta, s.kind);
+        let mut loss = preference_loss(&c, &r, &rc, &rr, s.beta, s.kind);
+        if s.nll_weight > 0.0 {
+            let chosen: Vec<&Sequence> = pairs.iter().map(|p| &p.chosen).collect();
+            let nll = per_token_nll(&c, &chosen, s.reduce);
+            loss = loss.add(&nll.mul_scalar(s.nll_weight));
+        }
         let rewards = Rewards::of(
             (&c.value().to_vec_f64(), &r.value().to_vec_f64()),
             (&rc.to_vec_f64(), &rr.to_vec_f64()),
@@ -584,6 +618,7 @@ mod tests {
             reduce: Reduce::Sum,
             batch_size,
             pad: 0,
+            nll_weight: 0.0,
         }
     }
 
@@ -702,5 +737,18 @@ mod tests {
             .collect();
         assert_eq!(before, after);
         assert!(reference.params().iter().all(|p| p.grad().is_none()));
+    }
+
+    #[test]
+    fn the_nll_term_is_the_chosen_replies_mean_loss_per_token() {
+        let model = model();
+        let (a, b) = (seq(&[1, 2, 3, 4, 5], 2), seq(&[6, 7, 8], 1));
+        let mean = sequence_logps(&model, &[&a, &b], Reduce::Mean, 0, Device::Cpu);
+        let want = -(mean.value().to_vec::<f64>().iter().sum::<f64>()) / 2.0;
+        for reduce in [Reduce::Sum, Reduce::Mean] {
+            let logps = sequence_logps(&model, &[&a, &b], reduce, 0, Device::Cpu);
+            let got = per_token_nll(&logps, &[&a, &b], reduce).value().item();
+            assert!((got - want).abs() < 1e-12, "{reduce:?}: {got} vs {want}");
+        }
     }
 }
