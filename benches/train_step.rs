@@ -402,7 +402,8 @@ impl Objective for FixedSft {
 }
 
 /// A DPO objective that gives the same pairs at every step, shaped as [`DPO_BATCH`]: random
-/// token ids, the replies scored, against a frozen reference of the same shape.
+/// token ids, the replies scored, against a frozen copy of the initial policy (the trainer
+/// builds its model from the same seed), so the first loss is ln 2 on both sides.
 struct FixedDpo {
     pairs: Vec<PairSeqs>,
     reference: Model,
@@ -422,7 +423,7 @@ impl FixedDpo {
                 rejected: seq(prompt, rejected),
             })
             .collect();
-        let reference = Model::new(cfg, &mut Rng::new(cfg.seed + 1), &SharedRng::new(0));
+        let reference = Model::new(cfg, &mut Rng::new(cfg.seed), &SharedRng::new(0));
         reference.freeze();
         reference.to_device(device)?;
         let settings = Settings {

@@ -3,15 +3,17 @@
 #
 #   1. polite replies: the instruction model of the SFT study (stories-small base, masked, seed
 #      1), then DPO on the preference version of the same records (the same 935 / 55 / 110
-#      split of seed 1337), 3 seeds. Before and after: reward accuracy and margin on the 55
+#      split of seed 1337): learning rates 5e-5 and 2e-4 (3 seeds each) and 1e-3 (seed 1),
+#      and DPO + NLL at 2e-4 (3 seeds). Before and after: reward accuracy and margin on the 55
 #      held-out pairs, the teacher-forced loss of the 110 test records' reference replies, and
 #      the share of the greedy replies to the 110 test prompts that a classifier fine-tuned on
 #      chosen against rejected texts (training split only) calls polite;
-#   2. arithmetic: a 2-digit model fine-tuned from scratch for 12 epochs (about 40% right),
+#   2. arithmetic: a 2-digit model fine-tuned from scratch for 12 epochs (18 to 40% right),
 #      pairs of its own right and wrong answers to 3,000 training prompts (`llm dpo-pairs`),
 #      then one epoch of DPO, of DPO + NLL, or of SFT on the chosen answers alone (the
 #      control: the same prompts, steps and sequences with gradients per step), 3 seeds, scored
-#      on the 4,941 held-out problems.
+#      on the 4,941 held-out problems;
+#   3. peak memory of a few DPO steps with a live and with a precomputed reference.
 #
 # One line per run goes to $OUT (default runs/dpo-study.tsv). A run whose directory is
 # complete is not trained again.
@@ -120,8 +122,9 @@ total = sum(1 for _ in open('$answers'))
 print(f'{judged[\"accuracy\"] * judged[\"n\"] / total:.4f}')"
 }
 
-DPO_POLITE=(--init-from "$SFT" --data "$PREFERENCES" --split-seed 1337 --beta 0.1 --logp mean
-    --epochs 2 --batch-size 8 --eval-interval 20)
+POLITE=(--data "$PREFERENCES" --split-seed 1337 --beta 0.1 --logp mean --epochs 2 --batch-size 8
+    --eval-interval 20)
+DPO_POLITE=(--init-from "$SFT" "${POLITE[@]}")
 # Before: the SFT model (held-out rewards are 0 at step 0 of any run).
 row polite sft 1 "$(cat "$SFT.time")" 0 0 0 \
     "$(report "$SFT" "$SFT/test.jsonl" answer_loss --max-new-tokens 1)" "$(polite_share "$SFT")"
@@ -136,7 +139,14 @@ for lr in 5e-5 2e-4 1e-3; do
             "$(polite_share "$run")"
     done
 done
-LR=5e-5
+# DPO + NLL at the rate where plain DPO broke the model.
+for seed in 1 2 3; do
+    run="$DIR/polite-dpo+nll-lr2e-4-$seed"
+    train "$run" dpo "${DPO_POLITE[@]}" --lr 2e-4 --nll-weight 1 --seed "$seed"
+    row polite "dpo+nll-lr2e-4" "$seed" "$(cat "$run.time")" "$(rewards "$run" | tail -n 1)" \
+        "$(report "$run" "$SFT/test.jsonl" answer_loss --max-new-tokens 1)" \
+        "$(polite_share "$run")"
+done
 
 # ---- 2. Arithmetic ----
 head -n 3000 runs/add2/train.jsonl >"$DIR/add-prompts.jsonl"
@@ -172,11 +182,21 @@ for line in open('$pairs'):
         "$(score "$run")"
 done
 
-# ---- 3. Peak memory of a DPO run with the reference model and with its log-probabilities ----
-for how in live precomputed; do
-    flag=()
-    [ "$how" = precomputed ] && flag=(--precompute-reference)
-    /usr/bin/time -f "%M" -o "$DIR/memory-$how.kb" $LLM dpo "${DPO_POLITE[@]}" --lr "$LR" \
-        --max-iters 20 "${flag[@]}" --out "$DIR/memory-$how" --overwrite >/dev/null 2>&1
-    row memory "$how" 1 "" "" "" "" "" "$(cat "$DIR/memory-$how.kb")"
+# ---- 3. Peak memory (KB, in the last column) of a DPO run with the reference model and with
+# its log-probabilities: the polite runs' model, and an untrained 8-layer, width-512 GPT
+# (26.3M parameters) on the same tokenizer ----
+echo '{"n_layer": 8, "n_head": 8, "n_embd": 512, "block_size": 128, "batch_size": 4}' \
+    >"$DIR/mem-base.json"
+[ -s "$DIR/mem-base.time" ] || /usr/bin/time -f "%e" -o "$DIR/mem-base.time" $LLM train \
+    --data data/tinystories/TinyStories-train-first2MiB.txt --tokenizer "$BASE/tokenizer.json" \
+    --config "$DIR/mem-base.json" --max-iters 1 --sample-chars 0 --out "$DIR/mem-base" \
+    --overwrite >/dev/null 2>&1
+for model in "$SFT" "$DIR/mem-base"; do
+    for how in live precomputed; do
+        flag=()
+        [ "$how" = precomputed ] && flag=(--precompute-reference)
+        /usr/bin/time -f "%M" -o "$DIR/memory.kb" $LLM dpo --init-from "$model" "${POLITE[@]}" \
+            --lr 5e-5 --max-iters 5 "${flag[@]}" --out "$DIR/memory-run" --overwrite >/dev/null 2>&1
+        row memory "$how" "$(basename "$model")" "" "" "" "" "" "$(cat "$DIR/memory.kb")"
+    done
 done
