@@ -32,6 +32,7 @@ enum Command {
     Chat(cli::chat::Args),
     Dpo(cli::dpo::Args),
     DpoPairs(cli::dpo_pairs::Args),
+    Reward(cli::reward::Args),
     Synth(cli::synth::Args),
 }
 
@@ -49,6 +50,7 @@ impl Command {
             Command::Chat(args) => args.run(),
             Command::Dpo(args) => args.run(),
             Command::DpoPairs(args) => args.run(),
+            Command::Reward(args) => args.run(),
             Command::Synth(args) => args.run(),
         }
     }

@@ -1,14 +1,11 @@
 //! `llm dpo`: preference optimisation of a fine-tuned model against a frozen reference.
 
-use llm::data::read_preferences;
-use llm::data::template::Template;
 use llm::model::config::Config;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
-use llm::stages::dpo::{self, Dpo, LossKind, PairSeqs, Reduce, Reference, Settings};
+use llm::stages::dpo::{self, Dpo, LossKind, Reduce, Reference, Settings};
+use llm::stages::pairs::PairData;
 use llm::stages::sft::{self, SftInfo};
-use llm::tasks;
-use llm::tokenizer::Tokenizer;
 use llm::train::objective::Objective;
 use llm::train::{driver, epoch_schedule, trainable, Trainer};
 use llm::{Error, Result};
@@ -69,7 +66,7 @@ pub struct Args {
     /// Add this weight times the chosen replies' mean negative log-likelihood per token to
     /// the loss (0: plain DPO; 1: the "DPO + NLL" of iterative reasoning preference
     /// optimization), which keeps the chosen replies from losing probability.
-    #[arg(long, value_name = "A", default_value_t = 0.0, value_parser = non_negative_f64)]
+    #[arg(long, value_name = "A", default_value_t = 0.0, value_parser = super::non_negative_f64)]
     nll_weight: f64,
     /// Train LoRA adapters of this rank (1 to 1,024) instead of every weight.
     #[arg(long, value_name = "R", value_parser = super::positive_at_most::<1024>)]
@@ -105,7 +102,8 @@ impl Args {
         let device = Device::parse(&self.device)?;
         let (base, tok) = load::base_config(&self.init_from)?;
         let info = SftInfo::read(&self.init_from)?;
-        let data = Data::read(&self, &base, tok.as_ref(), info.as_ref())?;
+        let split_seed = self.split_seed.unwrap_or(self.seed);
+        let data = PairData::read(&self.data, split_seed, &base, tok.as_ref(), info.as_ref())?;
         let rank = self.lora_rank.unwrap_or(0);
         let lr = self.lr.unwrap_or(if rank > 0 { 1e-3 } else { 5e-5 });
         let per_epoch = data.train.len().div_ceil(self.batch_size);
@@ -148,7 +146,7 @@ impl Args {
             let json = serde_json::to_string_pretty(&info).expect("the run's record serializes");
             run::write_atomically(&self.out.join(sft::SFT_FILE), json.as_bytes())?;
         }
-        run::write_atomically(&self.out.join(sft::TEST_FILE), data.test.as_bytes())?;
+        run::write_atomically(&self.out.join(sft::TEST_FILE), data.test_jsonl.as_bytes())?;
         if let Reference::Precomputed { train, val } = objective.reference() {
             let saved = serde_json::json!({"train": train, "val": val});
             run::write_atomically(&self.out.join(REFERENCE_FILE), saved.to_string().as_bytes())?;
@@ -181,7 +179,7 @@ impl Args {
     fn reference(
         &self,
         dir: &Path,
-        data: &Data,
+        data: &PairData,
         settings: &Settings,
         device: Device,
     ) -> Result<Reference> {
@@ -196,84 +194,6 @@ impl Args {
             train: dpo::reference_logps(&model, &data.train, settings, device),
             val: dpo::reference_logps(&model, &data.val, settings, device),
         })
-    }
-}
-
-/// The pairs of a DPO run, encoded, and its test records.
-struct Data {
-    train: Vec<PairSeqs>,
-    val: Vec<PairSeqs>,
-    /// `test.jsonl`: the test records' prompts, in the template, with their chosen replies.
-    test: String,
-    /// The token that ends every reply.
-    end_id: u32,
-}
-
-impl Data {
-    /// Reads --data and encodes each pair in the fine-tuning run's template (plain without
-    /// one), its replies closed by the run's end token, cut to the model's context.
-    fn read(
-        args: &Args,
-        base: &Config,
-        tok: &dyn Tokenizer,
-        info: Option<&SftInfo>,
-    ) -> Result<Data> {
-        let records = read_preferences(&args.data)?;
-        let template = match info {
-            Some(info) => Template::parse(&info.template)?,
-            None => Template::Plain,
-        };
-        let end = match info {
-            Some(info) => info.end.clone(),
-            None => tok.decode(&[tasks::end_token(tok).ok_or_else(|| {
-                Error::Invalid("the model's tokenizer has no token to end a reply".into())
-            })?])?,
-        };
-        let split = sft::split(false, records.len(), args.split_seed.unwrap_or(args.seed));
-        let prompts = records
-            .iter()
-            .map(|r| template.prompt(std::slice::from_ref(&r.user)))
-            .collect::<Result<Vec<_>>>()?;
-        let encode = |which: &[usize]| -> Result<Vec<PairSeqs>> {
-            let mut pairs = vec![];
-            for &i in which {
-                let r = &records[i];
-                let pair = dpo::encode_pair(&prompts[i], &r.chosen, &r.rejected, &end, tok)?;
-                pairs.extend(pair.truncated(base.block_size));
-            }
-            Ok(pairs)
-        };
-        let (train, val) = (encode(&split.train)?, encode(&split.val)?);
-        let dropped = split.train.len() + split.val.len() - train.len() - val.len();
-        if dropped > 0 {
-            eprintln!(
-                "warning: {dropped} pairs had a reply with no token within the context of {} \
-                 and were left out",
-                base.block_size
-            );
-        }
-        let test = split
-            .test
-            .iter()
-            .map(|&i| {
-                let problem = tasks::Problem::new(prompts[i].clone(), records[i].chosen.clone());
-                serde_json::to_string(&problem).expect("a problem serializes") + "\n"
-            })
-            .collect();
-        Ok(Data {
-            train,
-            val,
-            test,
-            end_id: sft::marker_id(&end, tok)?,
-        })
-    }
-}
-
-/// A finite number of at least 0.
-fn non_negative_f64(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("expected a number of at least 0, not `{s}`")),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod dpo;
 pub mod dpo_pairs;
 pub mod eval;
 pub mod prepare;
+pub mod reward;
 pub mod sample;
 pub mod sft;
 pub mod synth;
@@ -65,6 +66,14 @@ pub fn positive_f64(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
         _ => Err(format!("expected a number above 0, not `{s}`")),
+    }
+}
+
+/// A value parser for a finite number of at least 0.
+pub fn non_negative_f64(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a number of at least 0, not `{s}`")),
     }
 }
 

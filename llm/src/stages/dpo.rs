@@ -27,10 +27,9 @@
 //! `a = 1`): [`Settings::nll_weight`], 0 for plain DPO.
 
 use crate::data::batch::{Batch, IGNORE};
-use crate::data::template::Piece;
 use crate::model::Model;
-use crate::stages::sft::{encode_pieces, Sequence};
-use crate::tokenizer::Tokenizer;
+use crate::stages::pairs::PairSeqs;
+use crate::stages::sft::Sequence;
 use crate::train::objective::{check_examples, Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::Var;
@@ -116,7 +115,7 @@ pub fn sequence_logps(
 
 /// `softplus(z) = ln(1 + e^z)`, written as `max(z, 0) + ln(1 + e^{-|z|})` so that neither
 /// branch overflows.
-fn softplus(z: &Var) -> Var {
+pub fn softplus(z: &Var) -> Var {
     let abs = z.relu().add(&z.neg().relu());
     z.relu().add(&abs.neg().exp().affine(1.0, 1.0).log())
 }
@@ -221,48 +220,6 @@ impl Rewards {
         .map(|(name, value)| (format!("{prefix}{name}"), value))
         .collect()
     }
-}
-
-/// A preference pair, encoded: prompt and reply tokens, the reply's (and end token's) scored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PairSeqs {
-    /// The prompt with the preferred reply.
-    pub chosen: Sequence,
-    /// The prompt with the other reply.
-    pub rejected: Sequence,
-}
-
-impl PairSeqs {
-    /// Both sequences cut to `context` tokens; `None` when either reply loses every token.
-    pub fn truncated(self, context: usize) -> Option<PairSeqs> {
-        Some(PairSeqs {
-            chosen: self.chosen.truncated(context)?,
-            rejected: self.rejected.truncated(context)?,
-        })
-    }
-}
-
-/// `prompt` followed by each reply and the end marker `end`; the replies and the marker are
-/// scored. Each part is encoded on its own, so no token straddles prompt and reply.
-pub fn encode_pair(
-    prompt: &str,
-    chosen: &str,
-    rejected: &str,
-    end: &str,
-    tok: &dyn Tokenizer,
-) -> Result<PairSeqs> {
-    let encode = |reply: &str| {
-        let pieces = [
-            Piece::new(prompt, false),
-            Piece::new(reply, true),
-            Piece::new(end, true),
-        ];
-        encode_pieces(&pieces, tok, true)
-    };
-    Ok(PairSeqs {
-        chosen: encode(chosen)?,
-        rejected: encode(rejected)?,
-    })
 }
 
 /// Where the reference's log-probabilities come from.

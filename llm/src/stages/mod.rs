@@ -3,5 +3,7 @@
 
 pub mod classify;
 pub mod dpo;
+pub mod pairs;
 pub mod pretrain;
+pub mod reward;
 pub mod sft;

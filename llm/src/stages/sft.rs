@@ -43,6 +43,25 @@ impl Sequence {
         self.scored.truncate(len);
         self.scored[1.min(len)..].iter().any(|&s| s).then_some(self)
     }
+
+    /// Fits the sequence into `len` tokens by dropping prompt tokens (those before the first
+    /// scored one) from the left, keeping at least one, so that the reply stays whole; a reply
+    /// that is still too long is then cut at `len` as [`Sequence::truncated`] cuts it.
+    pub fn fitted(mut self, len: usize) -> Option<Sequence> {
+        let prompt = self
+            .scored
+            .iter()
+            .position(|&s| s)
+            .unwrap_or(self.ids.len());
+        let drop = self
+            .ids
+            .len()
+            .saturating_sub(len)
+            .min(prompt.saturating_sub(1));
+        self.ids.drain(..drop);
+        self.scored.drain(..drop);
+        self.truncated(len)
+    }
 }
 
 /// Encodes rendered pieces, each on its own (special tokens allowed): a piece's tokens are
@@ -281,6 +300,23 @@ mod tests {
     use crate::data::batch::masked_cross_entropy;
     use crate::data::template::{ASSISTANT, END, USER};
     use crate::tokenizer::{added, CharTokenizer, ENDOFTEXT};
+
+    #[test]
+    fn fitting_drops_the_prompts_beginning_before_the_replys_end() {
+        let seq = || Sequence {
+            ids: vec![1, 2, 3, 4, 5, 6],
+            scored: vec![false, false, false, true, true, true],
+        };
+        let fitted = |len| seq().fitted(len).map(|s| (s.ids, s.scored));
+        assert_eq!(fitted(6), Some((vec![1, 2, 3, 4, 5, 6], seq().scored)));
+        assert_eq!(
+            fitted(4),
+            Some((vec![3, 4, 5, 6], vec![false, true, true, true]))
+        );
+        // One prompt token stays; then the reply loses its end.
+        assert_eq!(fitted(3), Some((vec![3, 4, 5], vec![false, true, true])));
+        assert_eq!(fitted(1), None);
+    }
 
     #[test]
     fn masking_leaves_only_the_answer_and_the_end_as_targets() {
