@@ -33,6 +33,7 @@ enum Command {
     Dpo(cli::dpo::Args),
     DpoPairs(cli::dpo_pairs::Args),
     Reward(cli::reward::Args),
+    Grpo(cli::grpo::Args),
     Synth(cli::synth::Args),
 }
 
@@ -51,6 +52,7 @@ impl Command {
             Command::Dpo(args) => args.run(),
             Command::DpoPairs(args) => args.run(),
             Command::Reward(args) => args.run(),
+            Command::Grpo(args) => args.run(),
             Command::Synth(args) => args.run(),
         }
     }

@@ -58,3 +58,15 @@ fn the_preference_data_pairs_the_instruction_data_record_by_record() {
         assert_eq!((&p.user.content, &p.user.input), (&i.instruction, &i.input));
     }
 }
+
+#[test]
+fn the_hh_rlhf_pairs_read_with_their_prompts() {
+    let path = shipped("preference/hh-rlhf-helpful-base-test.jsonl");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3_730_987);
+    let pairs = llm::data::read_preferences(&path).unwrap();
+    assert_eq!(pairs.len(), 2354);
+    assert!(pairs
+        .iter()
+        .all(|p| p.user.content.starts_with("\n\nHuman: ")
+            && p.user.content.ends_with("\n\nAssistant:")));
+}

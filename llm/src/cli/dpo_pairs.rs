@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, default_value = "exact", value_parser = ["exact", "countdown"])]
     verifier: String,
     /// Answers drawn per prompt, 2 to 1,024.
-    #[arg(long, value_name = "K", default_value_t = 8, value_parser = at_least_two)]
+    #[arg(long, value_name = "K", default_value_t = 8, value_parser = super::at_least_two)]
     samples: usize,
     /// Temperature of the draws (above 0).
     #[arg(long, value_name = "T", default_value_t = 1.0, value_parser = super::positive_f64)]
@@ -51,13 +51,6 @@ pub struct Args {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
-}
-
-fn at_least_two(arg: &str) -> std::result::Result<usize, String> {
-    match super::positive_at_most::<1024>(arg)? {
-        1 => Err("at least 2 draws are needed to find a right and a wrong answer".into()),
-        k => Ok(k),
-    }
 }
 
 impl Args {

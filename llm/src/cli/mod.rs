@@ -6,6 +6,7 @@ pub mod classify;
 pub mod dpo;
 pub mod dpo_pairs;
 pub mod eval;
+pub mod grpo;
 pub mod prepare;
 pub mod reward;
 pub mod sample;
@@ -74,6 +75,14 @@ pub fn non_negative_f64(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
         _ => Err(format!("expected a number of at least 0, not `{s}`")),
+    }
+}
+
+/// A value parser for a count of draws, 2 to 1,024 (a group needs two to compare).
+pub fn at_least_two(arg: &str) -> std::result::Result<usize, String> {
+    match positive_at_most::<1024>(arg)? {
+        1 => Err("at least 2 draws are needed to compare answers".into()),
+        k => Ok(k),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod classify;
 pub mod dpo;
+pub mod grpo;
 pub mod pairs;
 pub mod pretrain;
 pub mod reward;

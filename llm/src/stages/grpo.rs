@@ -1,0 +1,445 @@
+//! Group Relative Policy Optimization (Shao et al., 2024, "DeepSeekMath"): reinforcement
+//! learning from a reward, without a value model. Each rollout draws `G` replies to each of a
+//! few prompts from the policy's full distribution (temperature 1, no top-k or top-p, so the
+//! replies are samples of the policy whose probabilities the loss uses), scores every reply,
+//! and gives each the advantage of its reward within its group:
+//!
+//! ```text
+//! A_i = (r_i - mean(r_group)) / (std(r_group) + 1e-4)      (without the division: --no-std-scale)
+//! ```
+//!
+//! Every token of a reply carries its reply's advantage. The policy then takes several steps
+//! on the rollout, minibatch by minibatch, on PPO's clipped objective with `rho` the ratio
+//! `pi(token) / pi_old(token)` of the current policy to the one that drew the rollout:
+//!
+//! ```text
+//! L = -mean_tokens min(rho A, clip(rho, 1 - eps, 1 + eps) A) + kl_coef mean_tokens k3
+//! k3 = exp(log ref - log pi) - (log ref - log pi) - 1     (>= 0, 0 when pi = ref)
+//! ```
+//!
+//! the second term an optional penalty toward a frozen reference (the initial policy), with
+//! Schulman's k3 estimator of the KL divergence. The mean runs over every reply token of the
+//! minibatch. A group whose replies all score alike has advantage 0 and teaches nothing.
+
+use crate::data::batch::Batch;
+use crate::eval::task::{evaluate_task, TaskOptions};
+use crate::generate::{generate_batch, Generation, Sampling};
+use crate::model::Model;
+use crate::stages::sft::Sequence;
+use crate::tasks::{Problem, Task, Verifier};
+use crate::tokenizer::{Special, Tokenizer};
+use crate::train::objective::{check_examples, Loss, Metrics, Objective};
+use crate::{Error, Result};
+use autograd::{no_grad, Var};
+use tensor::{Device, Rng, Tensor};
+
+/// The settings of a GRPO run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Replies drawn per prompt (`G`, at least 2).
+    pub group: usize,
+    /// Prompts per rollout.
+    pub prompts: usize,
+    /// Replies per optimizer step.
+    pub minibatch: usize,
+    /// Passes over each rollout.
+    pub epochs: usize,
+    /// The clipping range `eps`.
+    pub clip: f64,
+    /// The weight of the KL penalty (0: none, and no reference model is run).
+    pub kl_coef: f64,
+    /// Divide the advantages by their group's standard deviation.
+    pub scale_by_std: bool,
+    /// Most tokens per reply.
+    pub max_new_tokens: usize,
+    /// The token that ends a reply (the fine-tuning run's end token).
+    pub end: (u32, String),
+}
+
+/// `(r - mean) / (std + 1e-4)` within each consecutive group of `group` rewards (or `r - mean`
+/// without `scale`); the standard deviation is the population one.
+pub fn group_advantages(rewards: &[f64], group: usize, scale: bool) -> Vec<f64> {
+    rewards
+        .chunks(group)
+        .flat_map(|g| {
+            let mean = g.iter().sum::<f64>() / g.len() as f64;
+            let std = (g.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / g.len() as f64).sqrt();
+            let div = if scale { std + 1e-4 } else { 1.0 };
+            g.iter().map(move |r| (r - mean) / div)
+        })
+        .collect()
+}
+
+/// `clip(x, lo, hi)` for `lo < hi`, written with two ReLUs: `lo + relu(x - lo) - relu(x - hi)`.
+fn clamp(x: &Var, lo: f64, hi: f64) -> Var {
+    x.affine(1.0, -lo)
+        .relu()
+        .sub(&x.affine(1.0, -hi).relu())
+        .affine(1.0, lo)
+}
+
+/// `min(a, b)` elementwise: `a - relu(a - b)`.
+fn minimum(a: &Var, b: &Var) -> Var {
+    a.sub(&a.sub(b).relu())
+}
+
+/// PPO's clipped surrogate loss `-mean min(rho A, clip(rho, 1 - eps, 1 + eps) A)` over tokens,
+/// with `rho = exp(logp - old)`; `old` and `advantages` are constants of the tokens' shape.
+pub fn clipped_loss(logp: &Var, old: &Tensor, advantages: &Tensor, eps: f64) -> Var {
+    let like = |t: &Tensor| Var::constant(t.to_dtype(logp.dtype()).to_device(logp.device()));
+    let ratio = logp.sub(&like(old)).exp();
+    let a = like(advantages);
+    minimum(&ratio.mul(&a), &clamp(&ratio, 1.0 - eps, 1.0 + eps).mul(&a))
+        .mean_all()
+        .neg()
+}
+
+/// The mean over tokens of the k3 estimate of `KL(pi || ref)`, `exp(d) - d - 1` with
+/// `d = log ref - log pi`: never negative, 0 exactly where the two agree.
+pub fn kl_k3(logp: &Var, reference: &Tensor) -> Var {
+    let r = Var::constant(reference.to_dtype(logp.dtype()).to_device(logp.device()));
+    let d = r.sub(logp);
+    d.exp().sub(&d).affine(1.0, -1.0).mean_all()
+}
+
+/// The log-probabilities `(N)` of the scored tokens of `seqs` under `model`, in order.
+fn token_logps(model: &Model, seqs: &[&Sequence], pad: u32, device: Device) -> Var {
+    let examples: Vec<(&[u32], &[bool])> = seqs
+        .iter()
+        .map(|s| (s.ids.as_slice(), s.scored.as_slice()))
+        .collect();
+    let batch = Batch::language(&examples, pad);
+    let targets = batch.targets.expect("a language batch has targets");
+    model.target_log_probs(&batch.ids.to_device(device), &targets)
+}
+
+/// One rollout: the replies, their advantages, and the drawing policy's (and the reference's)
+/// log-probabilities of each reply token.
+struct Rollout {
+    replies: Vec<Sequence>,
+    advantages: Vec<f64>,
+    old: Vec<Vec<f64>>,
+    reference: Vec<Vec<f64>>,
+    /// The minibatches still to train on, as indices into `replies`.
+    queue: Vec<Vec<usize>>,
+    /// Figures of the rollout, logged with each of its steps.
+    metrics: Metrics,
+}
+
+/// GRPO on a verifiable task: the objective draws a new rollout whenever the last one has
+/// been trained on.
+pub struct Grpo {
+    prompts: Vec<Problem>,
+    val: Vec<Problem>,
+    tok: Box<dyn Tokenizer>,
+    verifier: Task,
+    reference: Option<Model>,
+    settings: Settings,
+    rollout: Option<Rollout>,
+}
+
+impl Grpo {
+    /// Training on `prompts` (in the template already), scored by `verifier`, evaluated by
+    /// greedy accuracy on `val`; `reference` is the frozen initial policy when `kl_coef > 0`.
+    pub fn new(
+        prompts: Vec<Problem>,
+        val: Vec<Problem>,
+        tok: Box<dyn Tokenizer>,
+        verifier: Task,
+        reference: Option<Model>,
+        settings: Settings,
+    ) -> Grpo {
+        Grpo {
+            prompts,
+            val,
+            tok,
+            verifier,
+            reference,
+            settings,
+            rollout: None,
+        }
+    }
+
+    /// Per-sequence log-probabilities of each scored token under `model`, without gradients.
+    fn logps_of(&self, model: &Model, replies: &[Sequence], device: Device) -> Vec<Vec<f64>> {
+        let pad = self.settings.end.0;
+        no_grad(|| {
+            replies
+                .chunks(self.settings.minibatch.max(1))
+                .flat_map(|chunk| {
+                    let seqs: Vec<&Sequence> = chunk.iter().collect();
+                    let flat = token_logps(model, &seqs, pad, device).value().to_vec_f64();
+                    split_by_sequence(&flat, chunk)
+                })
+                .collect()
+        })
+    }
+
+    /// Draws `group` replies to each of `prompts` random training prompts and scores them.
+    fn draw(&self, model: &Model, rng: &mut Rng, device: Device) -> Result<Rollout> {
+        let s = &self.settings;
+        let problems: Vec<&Problem> = (0..s.prompts)
+            .map(|_| &self.prompts[rng.below(self.prompts.len())])
+            .collect();
+        let mut prompts = vec![];
+        for p in &problems {
+            let ids = self.tok.encode_with(&p.prompt, Special::Allow)?;
+            prompts.extend(std::iter::repeat_n(ids, s.group));
+        }
+        let g = Generation {
+            max_new_tokens: s.max_new_tokens,
+            sampling: Sampling {
+                temperature: 1.0,
+                top_k: None,
+                top_p: None,
+            },
+            stop_token: Some(s.end.0),
+            seed: rng.next_u64(),
+            vocab_limit: Some(self.tok.vocab_size()),
+        };
+        let drawn = generate_batch(model, &prompts, &g);
+        let mut replies = vec![];
+        let mut rewards = vec![];
+        for (i, (prompt, new)) in prompts.iter().zip(&drawn).enumerate() {
+            let text = String::from_utf8_lossy(&self.tok.decode_bytes(new)?).into_owned();
+            let answer = text.split(s.end.1.as_str()).next().unwrap_or("").trim();
+            rewards.push(self.verifier.score(problems[i / s.group], answer));
+            let mut ids = prompt.clone();
+            ids.extend(new);
+            let scored = (0..ids.len()).map(|t| t >= prompt.len()).collect();
+            replies.push(Sequence { ids, scored });
+        }
+        let advantages = group_advantages(&rewards, s.group, s.scale_by_std);
+        let old = self.logps_of(model, &replies, device);
+        let reference = match &self.reference {
+            Some(r) if s.kl_coef > 0.0 => self.logps_of(r, &replies, device),
+            _ => vec![],
+        };
+        let mut queue = vec![];
+        for _ in 0..s.epochs {
+            let mut order: Vec<usize> = (0..replies.len()).collect();
+            crate::data::labelled::shuffle(&mut order, rng);
+            queue.extend(order.chunks(s.minibatch.max(1)).map(<[usize]>::to_vec));
+        }
+        queue.reverse();
+        let n = rewards.len() as f64;
+        let mean_reward = rewards.iter().sum::<f64>() / n;
+        let length = replies
+            .iter()
+            .map(|r| r.scored.iter().filter(|&&b| b).count())
+            .sum::<usize>();
+        let metrics = vec![
+            ("reward".to_string(), mean_reward),
+            ("reply_tokens".to_string(), length as f64 / n),
+        ];
+        Ok(Rollout {
+            replies,
+            advantages,
+            old,
+            reference,
+            queue,
+            metrics,
+        })
+    }
+}
+
+/// `flat`, the log-probabilities of the scored tokens of `seqs` in order, cut per sequence.
+fn split_by_sequence(flat: &[f64], seqs: &[Sequence]) -> Vec<Vec<f64>> {
+    let mut at = 0;
+    seqs.iter()
+        .map(|s| {
+            let n = s.scored.iter().skip(1).filter(|&&b| b).count();
+            at += n;
+            flat[at - n..at].to_vec()
+        })
+        .collect()
+}
+
+impl Objective for Grpo {
+    fn check(&self, cfg: &crate::model::config::Config) -> Result<()> {
+        if self.prompts.is_empty() {
+            return Err(Error::Invalid("there are no training prompts".into()));
+        }
+        let ids = self
+            .prompts
+            .iter()
+            .map(|p| self.tok.encode_with(&p.prompt, Special::Allow))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(i) = ids
+            .iter()
+            .position(|p| p.len() + self.settings.max_new_tokens > cfg.block_size)
+        {
+            return Err(Error::Invalid(format!(
+                "prompt {} with {} reply tokens does not fit the context of {}",
+                i + 1,
+                self.settings.max_new_tokens,
+                cfg.block_size
+            )));
+        }
+        check_examples("training", ids.iter().map(Vec::as_slice), cfg)
+    }
+
+    fn loss(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Loss> {
+        if self.rollout.as_ref().is_none_or(|r| r.queue.is_empty()) {
+            self.rollout = Some(self.draw(model, rng, device)?);
+        }
+        let s = self.settings.clone();
+        let r = self.rollout.as_mut().expect("drawn above");
+        let which = r.queue.pop().expect("a rollout has minibatches");
+        let seqs: Vec<&Sequence> = which.iter().map(|&i| &r.replies[i]).collect();
+        let logp = token_logps(model, &seqs, s.end.0, device);
+        let per_token = |values: &dyn Fn(usize) -> Vec<f64>| -> Tensor {
+            let v: Vec<f64> = which.iter().flat_map(|&i| values(i)).collect();
+            let n = v.len();
+            Tensor::from_vec(v, &[n])
+        };
+        let old = per_token(&|i| r.old[i].clone());
+        let adv = per_token(&|i| vec![r.advantages[i]; r.old[i].len()]);
+        let mut loss = clipped_loss(&logp, &old, &adv, s.clip);
+        let mut metrics = r.metrics.clone();
+        if !r.reference.is_empty() {
+            let reference = per_token(&|i| r.reference[i].clone());
+            let kl = kl_k3(&logp, &reference);
+            metrics.push(("kl".into(), kl.value().item()));
+            loss = loss.add(&kl.mul_scalar(s.kl_coef));
+        }
+        let (new, old) = (logp.value().to_vec_f64(), old.to_vec_f64());
+        let n = new.len().max(1) as f64;
+        let clipped = new
+            .iter()
+            .zip(&old)
+            .filter(|(a, b)| ((*a - *b).exp() - 1.0).abs() > s.clip)
+            .count();
+        let approx_kl = new.iter().zip(&old).map(|(a, b)| b - a).sum::<f64>() / n;
+        metrics.push(("clip_fraction".into(), clipped as f64 / n));
+        metrics.push(("approx_kl".into(), approx_kl));
+        Ok(Loss {
+            loss,
+            units: seqs.iter().map(|s| s.ids.len()).sum(),
+            metrics,
+        })
+    }
+
+    /// Greedy accuracy on the held-out problems (on the model's device).
+    fn evaluate(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> Result<Metrics> {
+        if self.val.is_empty() {
+            return Ok(vec![]);
+        }
+        let options = TaskOptions {
+            max_new_tokens: self.settings.max_new_tokens,
+            samples: 0,
+            temperature: 1.0,
+            batch: 64,
+            seed: 0,
+            reply_end: Some(self.settings.end.clone()),
+        };
+        let r = evaluate_task(
+            model,
+            self.tok.as_ref(),
+            &self.val,
+            &self.verifier,
+            "val",
+            &options,
+        )?;
+        Ok(vec![
+            ("val_accuracy".to_string(), r.accuracy),
+            ("val_mean_score".to_string(), r.mean_score),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advantages_are_rewards_against_their_group() {
+        let a = group_advantages(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3, false);
+        let third = 1.0 / 3.0;
+        let want = [2.0 * third, -third, -third, 0.0, 0.0, 0.0];
+        assert!(
+            a.iter().zip(want).all(|(a, w)| (a - w).abs() < 1e-12),
+            "{a:?}"
+        );
+        // Scaled: group one has std sqrt(2)/3.
+        let s = group_advantages(&[1.0, 0.0, 0.0], 3, true);
+        let std = 2f64.sqrt() / 3.0;
+        assert!((s[0] - 2.0 * third / (std + 1e-4)).abs() < 1e-12, "{s:?}");
+    }
+
+    #[test]
+    fn the_clipped_loss_and_the_kl_pass_the_gradient_check() {
+        let mut rng = Rng::new(11);
+        let mut draw = |scale: f64| {
+            Tensor::from_vec(
+                (0..6).map(|_| rng.normal() * scale).collect::<Vec<f64>>(),
+                &[6],
+            )
+        };
+        let (old, adv, reference) = (draw(0.3), draw(1.0), draw(0.3));
+        // Log-probabilities near the old ones, some ratios inside the clip range, some out.
+        let logp = old.add(&draw(0.3));
+        let (o, a) = (old.clone(), adv.clone());
+        let f = move |x: &[Var]| clipped_loss(&x[0], &o, &a, 0.2);
+        autograd::gradcheck::gradcheck("clipped loss", f, std::slice::from_ref(&logp)).unwrap();
+        let f = move |x: &[Var]| kl_k3(&x[0], &reference);
+        autograd::gradcheck::gradcheck("k3 KL", f, &[logp]).unwrap();
+    }
+
+    #[test]
+    fn with_the_policy_at_the_reference_the_kl_is_0_and_zero_advantages_give_no_gradient() {
+        let logp = Var::parameter(Tensor::from_vec(vec![-0.5f64, -1.5, -0.1], &[3]));
+        let same = logp.value().clone();
+        assert_eq!(kl_k3(&logp, &same).value().item(), 0.0);
+        let loss = clipped_loss(&logp, &same, &Tensor::from_vec(vec![0.0f64; 3], &[3]), 0.2);
+        loss.backward();
+        assert!(logp
+            .grad()
+            .unwrap()
+            .to_vec::<f64>()
+            .iter()
+            .all(|&g| g == 0.0));
+    }
+
+    #[test]
+    fn a_step_on_a_positive_advantage_raises_the_replys_probability() {
+        use nn::Module;
+        let cfg = crate::model::config::Config {
+            vocab_size: 9,
+            block_size: 12,
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 8,
+            dropout: 0.0,
+            ..crate::model::config::Config::char_small()
+        };
+        let model = Model::new(&cfg, &mut Rng::new(5), &nn::SharedRng::new(0));
+        let reply = Sequence {
+            ids: vec![1, 2, 3, 4, 5],
+            scored: vec![false, false, true, true, true],
+        };
+        let logp = |m: &Model| token_logps(m, &[&reply], 0, Device::Cpu);
+        for sign in [1.0, -1.0] {
+            let before = logp(&model).value().to_vec_f64();
+            let adv = Tensor::from_vec(vec![sign; before.len()], &[before.len()]);
+            let loss = clipped_loss(
+                &logp(&model),
+                &Tensor::from_vec(before.clone(), &[3]),
+                &adv,
+                0.2,
+            );
+            loss.backward();
+            for p in model.params() {
+                let step = p.grad().unwrap().mul_scalar(-0.01);
+                p.set_value(p.value().add(&step));
+                p.zero_grad();
+            }
+            let after: f64 = logp(&model).value().to_vec_f64().iter().sum();
+            let before: f64 = before.iter().sum();
+            assert!(
+                sign * (after - before) > 0.0,
+                "advantage {sign}: {before} -> {after}"
+            );
+        }
+    }
+}
