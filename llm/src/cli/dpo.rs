@@ -143,8 +143,7 @@ impl Args {
         super::train::claim_run_dir(&self.out, self.overwrite)?;
         run::write_run_files(&self.out, &cfg, tok.as_ref())?;
         if let Some(info) = &info {
-            let json = serde_json::to_string_pretty(&info).expect("the run's record serializes");
-            run::write_atomically(&self.out.join(sft::SFT_FILE), json.as_bytes())?;
+            info.write(&self.out)?;
         }
         run::write_atomically(&self.out.join(sft::TEST_FILE), data.test_jsonl.as_bytes())?;
         if let Reference::Precomputed { train, val } = objective.reference() {

@@ -1,6 +1,6 @@
 //! `llm grpo`: reinforcement learning of a fine-tuned model against a task's verifier.
 
-use llm::data::template::{Role, Template, Turn};
+use llm::data::template::{Role, Turn};
 use llm::model::config::Config;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
@@ -96,19 +96,7 @@ impl Args {
         let device = Device::parse(&self.device)?;
         let (base, tok) = load::base_config(&self.init_from)?;
         let info = SftInfo::read(&self.init_from)?;
-        let template = match &info {
-            Some(info) => Template::parse(&info.template)?,
-            None => Template::Plain,
-        };
-        let end = match &info {
-            Some(info) => (info.end_id(tok.as_ref())?, info.end.clone()),
-            None => {
-                let id = tasks::end_token(tok.as_ref()).ok_or_else(|| {
-                    Error::Invalid("the model's tokenizer has no token to end a reply".into())
-                })?;
-                (id, tok.decode(&[id])?)
-            }
-        };
+        let (template, end_id, end_text) = sft::reply_format(info.as_ref(), tok.as_ref())?;
         let framed = |problems: Vec<Problem>| -> Result<Vec<Problem>> {
             problems
                 .into_iter()
@@ -164,7 +152,7 @@ impl Args {
             kl_coef: self.kl_coef,
             scale_by_std: !self.no_std_scale,
             max_new_tokens: self.max_new_tokens,
-            end,
+            end: (end_id, end_text),
         };
         let verifier = match self.verifier.as_str() {
             "countdown" => Task::Countdown,
@@ -182,8 +170,7 @@ impl Args {
         super::train::claim_run_dir(&self.out, self.overwrite)?;
         run::write_run_files(&self.out, &cfg, tok.as_ref())?;
         if let Some(info) = &info {
-            let json = serde_json::to_string_pretty(info).expect("the run's record serializes");
-            run::write_atomically(&self.out.join(sft::SFT_FILE), json.as_bytes())?;
+            info.write(&self.out)?;
         }
         eprintln!(
             "GRPO of {} on {}: {} rollouts of {} prompts x {} replies, {} steps of {} replies; \

@@ -1,7 +1,7 @@
 //! `llm reward`: train a reward model on preference pairs, score a reply with it, or measure it
 //! on pairs.
 
-use llm::data::template::{Piece, Role, Template, Turn};
+use llm::data::template::{Piece, Role, Turn};
 use llm::model::config::Config;
 use llm::model::heads::Pool;
 use llm::model::Model;
@@ -156,8 +156,7 @@ impl TrainArgs {
         super::train::claim_run_dir(&self.out, self.overwrite)?;
         run::write_run_files(&self.out, &cfg, tok.as_ref())?;
         if let Some(info) = &info {
-            let json = serde_json::to_string_pretty(info).expect("the run's record serializes");
-            run::write_atomically(&self.out.join(sft::SFT_FILE), json.as_bytes())?;
+            info.write(&self.out)?;
         }
         let record = RewardInfo {
             data: self.data.display().to_string(),
@@ -240,15 +239,7 @@ struct ScoreArgs {
 impl ScoreArgs {
     fn run(self) -> Result<()> {
         let r = RewardModel::load(&self.model, Device::Cpu)?;
-        let (template, end) = match &r.info {
-            Some(info) => (Template::parse(&info.template)?, info.end.clone()),
-            None => {
-                let end = llm::tasks::end_token(r.tok.as_ref()).ok_or_else(|| {
-                    Error::Invalid("the model's tokenizer has no token to end a reply".into())
-                })?;
-                (Template::Plain, r.tok.decode(&[end])?)
-            }
-        };
+        let (template, _, end) = sft::reply_format(r.info.as_ref(), r.tok.as_ref())?;
         let prompt = template.prompt(&[Turn::new(Role::User, self.prompt.as_str())])?;
         let pieces = [
             Piece::new(prompt, false),

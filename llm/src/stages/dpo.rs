@@ -30,7 +30,7 @@ use crate::data::batch::{Batch, IGNORE};
 use crate::model::Model;
 use crate::stages::pairs::PairSeqs;
 use crate::stages::sft::Sequence;
-use crate::train::objective::{check_examples, Loss, Metrics, Objective};
+use crate::train::objective::{Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::Var;
 use tensor::{Device, Tensor};
@@ -369,16 +369,7 @@ impl Dpo {
 
 impl Objective for Dpo {
     fn check(&self, cfg: &crate::model::config::Config) -> Result<()> {
-        if self.train.is_empty() {
-            return Err(Error::Invalid("there are no training pairs".into()));
-        }
-        for (which, set) in [("training", &self.train), ("validation", &self.val)] {
-            let seqs = set
-                .iter()
-                .flat_map(|p| [p.chosen.ids.as_slice(), p.rejected.ids.as_slice()]);
-            check_examples(which, seqs, cfg)?;
-        }
-        Ok(())
+        crate::stages::pairs::check_pairs(&self.train, &self.val, cfg)
     }
 
     fn loss(&mut self, model: &Model, rng: &mut tensor::Rng, device: Device) -> Result<Loss> {

@@ -6,13 +6,28 @@
 //! last turns and both replies), and a reply longer than the context its end.
 
 use crate::data::read_preferences;
-use crate::data::template::{Piece, Template};
+use crate::data::template::Piece;
 use crate::model::config::Config;
 use crate::stages::sft::{self, encode_pieces, Sequence, SftInfo, SplitIndices};
 use crate::tasks;
 use crate::tokenizer::Tokenizer;
+use crate::train::objective::check_examples;
 use crate::{Error, Result};
 use std::path::Path;
+
+/// Checks the pairs of a preference stage before training (see [`check_examples`]).
+pub fn check_pairs(train: &[PairSeqs], val: &[PairSeqs], cfg: &Config) -> Result<()> {
+    if train.is_empty() {
+        return Err(Error::Invalid("there are no training pairs".into()));
+    }
+    for (which, set) in [("training", train), ("validation", val)] {
+        let seqs = set
+            .iter()
+            .flat_map(|p| [p.chosen.ids.as_slice(), p.rejected.ids.as_slice()]);
+        check_examples(which, seqs, cfg)?;
+    }
+    Ok(())
+}
 
 /// A preference pair, encoded: prompt and reply tokens, the reply's (and end token's) scored.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,16 +101,7 @@ impl PairData {
         info: Option<&SftInfo>,
     ) -> Result<PairData> {
         let records = read_preferences(path)?;
-        let template = match info {
-            Some(info) => Template::parse(&info.template)?,
-            None => Template::Plain,
-        };
-        let end = match info {
-            Some(info) => info.end.clone(),
-            None => tok.decode(&[tasks::end_token(tok).ok_or_else(|| {
-                Error::Invalid("the model's tokenizer has no token to end a reply".into())
-            })?])?,
-        };
+        let (template, end_id, end) = sft::reply_format(info, tok)?;
         let split = sft::split(false, records.len(), split_seed);
         let prompts = records
             .iter()
@@ -137,7 +143,7 @@ impl PairData {
             test,
             test_jsonl,
             split,
-            end_id: sft::marker_id(&end, tok)?,
+            end_id,
         })
     }
 }

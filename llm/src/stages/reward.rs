@@ -18,7 +18,7 @@ use crate::data::batch::Batch;
 use crate::model::Model;
 use crate::stages::dpo::softplus;
 use crate::stages::pairs::PairSeqs;
-use crate::train::objective::{check_examples, Loss, Metrics, Objective};
+use crate::train::objective::{Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::{no_grad, Var};
 use tensor::{Device, Rng};
@@ -135,16 +135,7 @@ impl RewardTraining {
 
 impl Objective for RewardTraining {
     fn check(&self, cfg: &crate::model::config::Config) -> Result<()> {
-        if self.train.is_empty() {
-            return Err(Error::Invalid("there are no training pairs".into()));
-        }
-        for (which, set) in [("training", &self.train), ("validation", &self.val)] {
-            let seqs = set
-                .iter()
-                .flat_map(|p| [p.chosen.ids.as_slice(), p.rejected.ids.as_slice()]);
-            check_examples(which, seqs, cfg)?;
-        }
-        Ok(())
+        crate::stages::pairs::check_pairs(&self.train, &self.val, cfg)
     }
 
     fn loss(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Loss> {

@@ -183,6 +183,13 @@ impl SftInfo {
         marker_id(&self.end, tok)
     }
 
+    /// Writes the record as `dir`'s `sft.json`, so that a run made from a fine-tuned one (a
+    /// preference or reinforcement stage) keeps its template and end token.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("the run's record serializes");
+        crate::run::write_atomically(&dir.join(SFT_FILE), json.as_bytes())
+    }
+
     /// Reads `dir`'s `sft.json`; `None` when the run is not a fine-tuning run.
     pub fn read(dir: &Path) -> Result<Option<SftInfo>> {
         let path = dir.join(SFT_FILE);
@@ -194,6 +201,22 @@ impl SftInfo {
             .map(Some)
             .map_err(|e| Error::json(&path, &e))
     }
+}
+
+/// How a model's replies are framed: the template around a prompt, and the end token's id and
+/// text. A fine-tuned run's (`info`); else `plain` with the tokenizer's end-of-text token, or a
+/// newline that is one token.
+pub fn reply_format(
+    info: Option<&SftInfo>,
+    tok: &dyn Tokenizer,
+) -> Result<(Template, u32, String)> {
+    if let Some(info) = info {
+        return Ok((info.template()?, info.end_id(tok)?, info.end.clone()));
+    }
+    let id = crate::tasks::end_token(tok).ok_or_else(|| {
+        Error::Invalid("the model's tokenizer has no token to end a reply".into())
+    })?;
+    Ok((Template::Plain, id, tok.decode(&[id])?))
 }
 
 /// Fine-tuning on encoded sequences.
