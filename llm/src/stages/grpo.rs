@@ -21,16 +21,15 @@
 //! Schulman's k3 estimator of the KL divergence. The mean runs over every reply token of the
 //! minibatch. A group whose replies all score alike has advantage 0 and teaches nothing.
 
-use crate::data::batch::Batch;
 use crate::eval::task::{evaluate_task, TaskOptions};
-use crate::generate::{generate_batch, Generation, Sampling};
 use crate::model::Model;
+use crate::stages::rollout::{self, Drawn};
 use crate::stages::sft::Sequence;
-use crate::tasks::{Problem, Task, Verifier};
+use crate::tasks::{Problem, Task};
 use crate::tokenizer::{Special, Tokenizer};
 use crate::train::objective::{check_examples, Loss, Metrics, Objective};
 use crate::{Error, Result};
-use autograd::{no_grad, Var};
+use autograd::Var;
 use tensor::{Device, Rng, Tensor};
 
 /// The settings of a GRPO run.
@@ -102,17 +101,6 @@ pub fn kl_k3(logp: &Var, reference: &Tensor) -> Var {
     d.exp().sub(&d).affine(1.0, -1.0).mean_all()
 }
 
-/// The log-probabilities `(N)` of the scored tokens of `seqs` under `model`, in order.
-fn token_logps(model: &Model, seqs: &[&Sequence], pad: u32, device: Device) -> Var {
-    let examples: Vec<(&[u32], &[bool])> = seqs
-        .iter()
-        .map(|s| (s.ids.as_slice(), s.scored.as_slice()))
-        .collect();
-    let batch = Batch::language(&examples, pad);
-    let targets = batch.targets.expect("a language batch has targets");
-    model.target_log_probs(&batch.ids.to_device(device), &targets)
-}
-
 /// One rollout: the replies, their advantages, and the drawing policy's (and the reference's)
 /// log-probabilities of each reply token.
 struct Rollout {
@@ -160,68 +148,30 @@ impl Grpo {
         }
     }
 
-    /// Per-sequence log-probabilities of each scored token under `model`, without gradients.
-    fn logps_of(&self, model: &Model, replies: &[Sequence], device: Device) -> Vec<Vec<f64>> {
-        let pad = self.settings.end.0;
-        no_grad(|| {
-            replies
-                .chunks(self.settings.minibatch.max(1))
-                .flat_map(|chunk| {
-                    let seqs: Vec<&Sequence> = chunk.iter().collect();
-                    let flat = token_logps(model, &seqs, pad, device).value().to_vec_f64();
-                    split_by_sequence(&flat, chunk)
-                })
-                .collect()
-        })
-    }
-
     /// Draws `group` replies to each of `prompts` random training prompts and scores them.
     fn draw(&self, model: &Model, rng: &mut Rng, device: Device) -> Result<Rollout> {
         let s = &self.settings;
         let problems: Vec<&Problem> = (0..s.prompts)
             .map(|_| &self.prompts[rng.below(self.prompts.len())])
             .collect();
-        let mut prompts = vec![];
-        for p in &problems {
-            let ids = self.tok.encode_with(&p.prompt, Special::Allow)?;
-            prompts.extend(std::iter::repeat_n(ids, s.group));
-        }
-        let g = Generation {
-            max_new_tokens: s.max_new_tokens,
-            sampling: Sampling {
-                temperature: 1.0,
-                top_k: None,
-                top_p: None,
-            },
-            stop_token: Some(s.end.0),
-            seed: rng.next_u64(),
-            vocab_limit: Some(self.tok.vocab_size()),
-        };
-        let drawn = generate_batch(model, &prompts, &g);
-        let mut replies = vec![];
-        let mut rewards = vec![];
-        for (i, (prompt, new)) in prompts.iter().zip(&drawn).enumerate() {
-            let text = String::from_utf8_lossy(&self.tok.decode_bytes(new)?).into_owned();
-            let answer = text.split(s.end.1.as_str()).next().unwrap_or("").trim();
-            rewards.push(self.verifier.score(problems[i / s.group], answer));
-            let mut ids = prompt.clone();
-            ids.extend(new);
-            let scored = (0..ids.len()).map(|t| t >= prompt.len()).collect();
-            replies.push(Sequence { ids, scored });
-        }
+        let Drawn { replies, rewards } = rollout::draw(
+            model,
+            self.tok.as_ref(),
+            &problems,
+            s.group,
+            s.max_new_tokens,
+            &s.end,
+            &self.verifier,
+            rng.next_u64(),
+        )?;
         let advantages = group_advantages(&rewards, s.group, s.scale_by_std);
-        let old = self.logps_of(model, &replies, device);
+        let (pad, chunk) = (s.end.0, s.minibatch);
+        let old = rollout::logps_of(model, &replies, chunk, pad, device);
         let reference = match &self.reference {
-            Some(r) if s.kl_coef > 0.0 => self.logps_of(r, &replies, device),
+            Some(r) if s.kl_coef > 0.0 => rollout::logps_of(r, &replies, chunk, pad, device),
             _ => vec![],
         };
-        let mut queue = vec![];
-        for _ in 0..s.epochs {
-            let mut order: Vec<usize> = (0..replies.len()).collect();
-            crate::data::labelled::shuffle(&mut order, rng);
-            queue.extend(order.chunks(s.minibatch.max(1)).map(<[usize]>::to_vec));
-        }
-        queue.reverse();
+        let queue = rollout::minibatches(replies.len(), s.minibatch, s.epochs, rng);
         let n = rewards.len() as f64;
         let mean_reward = rewards.iter().sum::<f64>() / n;
         let length = replies
@@ -241,18 +191,6 @@ impl Grpo {
             metrics,
         })
     }
-}
-
-/// `flat`, the log-probabilities of the scored tokens of `seqs` in order, cut per sequence.
-fn split_by_sequence(flat: &[f64], seqs: &[Sequence]) -> Vec<Vec<f64>> {
-    let mut at = 0;
-    seqs.iter()
-        .map(|s| {
-            let n = s.scored.iter().skip(1).filter(|&&b| b).count();
-            at += n;
-            flat[at - n..at].to_vec()
-        })
-        .collect()
 }
 
 impl Objective for Grpo {
@@ -287,7 +225,7 @@ impl Objective for Grpo {
         let r = self.rollout.as_mut().expect("drawn above");
         let which = r.queue.pop().expect("a rollout has minibatches");
         let seqs: Vec<&Sequence> = which.iter().map(|&i| &r.replies[i]).collect();
-        let logp = token_logps(model, &seqs, s.end.0, device);
+        let logp = rollout::token_logps(model, &seqs, s.end.0, device);
         let per_token = |values: &dyn Fn(usize) -> Vec<f64>| -> Tensor {
             let v: Vec<f64> = which.iter().flat_map(|&i| values(i)).collect();
             let n = v.len();
@@ -418,7 +356,7 @@ mod tests {
             ids: vec![1, 2, 3, 4, 5],
             scored: vec![false, false, true, true, true],
         };
-        let logp = |m: &Model| token_logps(m, &[&reply], 0, Device::Cpu);
+        let logp = |m: &Model| rollout::token_logps(m, &[&reply], 0, Device::Cpu);
         for sign in [1.0, -1.0] {
             let before = logp(&model).value().to_vec_f64();
             let adv = Tensor::from_vec(vec![sign; before.len()], &[before.len()]);

@@ -7,4 +7,5 @@ pub mod grpo;
 pub mod pairs;
 pub mod pretrain;
 pub mod reward;
+pub mod rollout;
 pub mod sft;

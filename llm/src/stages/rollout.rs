@@ -1,0 +1,128 @@
+//! Rollouts for reinforcement learning on a verifier: replies drawn from the policy's full
+//! distribution (temperature 1, no top-k or top-p, so that they are samples of exactly the
+//! distribution whose log-probabilities the losses use), each scored by the task's verifier;
+//! the log-probabilities of their tokens under a model; and the minibatches a rollout is
+//! trained on.
+
+use crate::data::batch::Batch;
+use crate::generate::{generate_batch, Generation, Sampling};
+use crate::model::Model;
+use crate::stages::sft::Sequence;
+use crate::tasks::{Problem, Task, Verifier};
+use crate::tokenizer::{Special, Tokenizer};
+use crate::Result;
+use autograd::{no_grad, Var};
+use tensor::{Device, Rng};
+
+/// Replies with their rewards.
+pub struct Drawn {
+    /// Each prompt followed by a reply, the reply's tokens scored; `copies` replies per
+    /// problem, the problems in order.
+    pub replies: Vec<Sequence>,
+    /// The verifier's score of each reply.
+    pub rewards: Vec<f64>,
+}
+
+/// Draws `copies` replies of at most `max_new_tokens` tokens, each ending at the end token
+/// `end` (id and text), to each of `problems`, and scores them with `verifier`.
+#[allow(clippy::too_many_arguments)]
+pub fn draw(
+    model: &Model,
+    tok: &dyn Tokenizer,
+    problems: &[&Problem],
+    copies: usize,
+    max_new_tokens: usize,
+    end: &(u32, String),
+    verifier: &Task,
+    seed: u64,
+) -> Result<Drawn> {
+    let mut prompts = vec![];
+    for p in problems {
+        let ids = tok.encode_with(&p.prompt, Special::Allow)?;
+        prompts.extend(std::iter::repeat_n(ids, copies));
+    }
+    let g = Generation {
+        max_new_tokens,
+        sampling: Sampling {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+        },
+        stop_token: Some(end.0),
+        seed,
+        vocab_limit: Some(tok.vocab_size()),
+    };
+    let drawn = generate_batch(model, &prompts, &g);
+    let (mut replies, mut rewards) = (vec![], vec![]);
+    for (i, (prompt, new)) in prompts.iter().zip(&drawn).enumerate() {
+        let text = String::from_utf8_lossy(&tok.decode_bytes(new)?).into_owned();
+        let answer = text.split(end.1.as_str()).next().unwrap_or("").trim();
+        rewards.push(verifier.score(problems[i / copies], answer));
+        let mut ids = prompt.clone();
+        ids.extend(new);
+        let scored = (0..ids.len()).map(|t| t >= prompt.len()).collect();
+        replies.push(Sequence { ids, scored });
+    }
+    Ok(Drawn { replies, rewards })
+}
+
+/// The log-probabilities `(N)` of the scored tokens of `seqs` under `model`, in order.
+pub fn token_logps(model: &Model, seqs: &[&Sequence], pad: u32, device: Device) -> Var {
+    let examples: Vec<(&[u32], &[bool])> = seqs
+        .iter()
+        .map(|s| (s.ids.as_slice(), s.scored.as_slice()))
+        .collect();
+    let batch = Batch::language(&examples, pad);
+    let targets = batch.targets.expect("a language batch has targets");
+    model.target_log_probs(&batch.ids.to_device(device), &targets)
+}
+
+/// Per sequence, the log-probability of each scored token under `model`, without gradients,
+/// `chunk` sequences at a time.
+pub fn logps_of(
+    model: &Model,
+    seqs: &[Sequence],
+    chunk: usize,
+    pad: u32,
+    device: Device,
+) -> Vec<Vec<f64>> {
+    no_grad(|| {
+        seqs.chunks(chunk.max(1))
+            .flat_map(|part| {
+                let refs: Vec<&Sequence> = part.iter().collect();
+                let flat = token_logps(model, &refs, pad, device).value().to_vec_f64();
+                split_by_sequence(&flat, part)
+            })
+            .collect()
+    })
+}
+
+/// The number of scored tokens of `s` that are targets (those after the first position).
+pub fn reply_len(s: &Sequence) -> usize {
+    s.scored.iter().skip(1).filter(|&&b| b).count()
+}
+
+/// `flat`, values of the scored tokens of `seqs` in order, cut per sequence.
+pub fn split_by_sequence(flat: &[f64], seqs: &[Sequence]) -> Vec<Vec<f64>> {
+    let mut at = 0;
+    seqs.iter()
+        .map(|s| {
+            let n = reply_len(s);
+            at += n;
+            flat[at - n..at].to_vec()
+        })
+        .collect()
+}
+
+/// `epochs` shuffled passes over `n` items in minibatches of `size`, the first to train on
+/// last (to be taken with `pop`).
+pub fn minibatches(n: usize, size: usize, epochs: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut queue = vec![];
+    for _ in 0..epochs {
+        let mut order: Vec<usize> = (0..n).collect();
+        crate::data::labelled::shuffle(&mut order, rng);
+        queue.extend(order.chunks(size.max(1)).map(<[usize]>::to_vec));
+    }
+    queue.reverse();
+    queue
+}
