@@ -189,6 +189,19 @@ impl Model {
             .reshape(&[n])
     }
 
+    /// [`Model::target_log_probs`], and the entropy `-sum_v p_v log p_v` `(N)` of the
+    /// next-token distribution at each of those positions.
+    pub fn target_log_probs_and_entropy(&self, ids: &Tensor, targets: &Tensor) -> (Var, Var) {
+        let (logits, kept) = self
+            .scored_logits(ids, targets)
+            .expect("log-probabilities of at least one target");
+        let n = kept.numel();
+        let all = logits.log_softmax(1);
+        let picked = all.gather(1, &kept.reshape(&[n, 1])).reshape(&[n]);
+        let entropy = all.exp().mul(&all).sum(&[1], false).neg();
+        (picked, entropy)
+    }
+
     /// The logits `(N, V)` at the positions with a target, and those targets `(N)` on the
     /// model's device; `None` when no target is scored.
     fn scored_logits(&self, ids: &Tensor, targets: &Tensor) -> Option<(Var, Tensor)> {

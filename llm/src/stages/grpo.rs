@@ -21,14 +21,13 @@
 //! Schulman's k3 estimator of the KL divergence. The mean runs over every reply token of the
 //! minibatch. A group whose replies all score alike has advantage 0 and teaches nothing.
 
-use crate::eval::task::{evaluate_task, TaskOptions};
 use crate::model::Model;
 use crate::stages::rollout::{self, Drawn};
 use crate::stages::sft::Sequence;
 use crate::tasks::{Problem, Task};
-use crate::tokenizer::{Special, Tokenizer};
-use crate::train::objective::{check_examples, Loss, Metrics, Objective};
-use crate::{Error, Result};
+use crate::tokenizer::Tokenizer;
+use crate::train::objective::{Loss, Metrics, Objective};
+use crate::Result;
 use autograd::Var;
 use tensor::{Device, Rng, Tensor};
 
@@ -53,6 +52,16 @@ pub struct Settings {
     pub max_new_tokens: usize,
     /// The token that ends a reply (the fine-tuning run's end token).
     pub end: (u32, String),
+}
+
+impl rollout::ReplyFormat for Settings {
+    fn max_new_tokens(&self) -> usize {
+        self.max_new_tokens
+    }
+
+    fn end(&self) -> &(u32, String) {
+        &self.end
+    }
 }
 
 /// `(r - mean) / (std + 1e-4)` within each consecutive group of `group` rewards (or `r - mean`
@@ -195,26 +204,12 @@ impl Grpo {
 
 impl Objective for Grpo {
     fn check(&self, cfg: &crate::model::config::Config) -> Result<()> {
-        if self.prompts.is_empty() {
-            return Err(Error::Invalid("there are no training prompts".into()));
-        }
-        let ids = self
-            .prompts
-            .iter()
-            .map(|p| self.tok.encode_with(&p.prompt, Special::Allow))
-            .collect::<Result<Vec<_>>>()?;
-        if let Some(i) = ids
-            .iter()
-            .position(|p| p.len() + self.settings.max_new_tokens > cfg.block_size)
-        {
-            return Err(Error::Invalid(format!(
-                "prompt {} with {} reply tokens does not fit the context of {}",
-                i + 1,
-                self.settings.max_new_tokens,
-                cfg.block_size
-            )));
-        }
-        check_examples("training", ids.iter().map(Vec::as_slice), cfg)
+        rollout::check_prompts(
+            &self.prompts,
+            self.tok.as_ref(),
+            self.settings.max_new_tokens,
+            cfg,
+        )
     }
 
     fn loss(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Loss> {
@@ -260,29 +255,8 @@ impl Objective for Grpo {
 
     /// Greedy accuracy on the held-out problems (on the model's device).
     fn evaluate(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> Result<Metrics> {
-        if self.val.is_empty() {
-            return Ok(vec![]);
-        }
-        let options = TaskOptions {
-            max_new_tokens: self.settings.max_new_tokens,
-            samples: 0,
-            temperature: 1.0,
-            batch: 64,
-            seed: 0,
-            reply_end: Some(self.settings.end.clone()),
-        };
-        let r = evaluate_task(
-            model,
-            self.tok.as_ref(),
-            &self.val,
-            &self.verifier,
-            "val",
-            &options,
-        )?;
-        Ok(vec![
-            ("val_accuracy".to_string(), r.accuracy),
-            ("val_mean_score".to_string(), r.mean_score),
-        ])
+        let s = &self.settings;
+        rollout::greedy_accuracy(model, self.tok.as_ref(), &self.val, &self.verifier, s)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod dpo;
 pub mod grpo;
 pub mod pairs;
+pub mod ppo;
 pub mod pretrain;
 pub mod reward;
 pub mod rollout;

@@ -5,14 +5,16 @@
 //! trained on.
 
 use crate::data::batch::Batch;
+use crate::eval::task::{evaluate_task, TaskOptions};
 use crate::generate::{generate_batch, Generation, Sampling};
 use crate::model::Model;
 use crate::stages::sft::Sequence;
 use crate::tasks::{Problem, Task, Verifier};
 use crate::tokenizer::{Special, Tokenizer};
-use crate::Result;
+use crate::train::objective::{check_examples, Metrics};
+use crate::{Error, Result};
 use autograd::{no_grad, Var};
-use tensor::{Device, Rng};
+use tensor::{Device, Rng, Tensor};
 
 /// Replies with their rewards.
 pub struct Drawn {
@@ -66,15 +68,84 @@ pub fn draw(
     Ok(Drawn { replies, rewards })
 }
 
-/// The log-probabilities `(N)` of the scored tokens of `seqs` under `model`, in order.
-pub fn token_logps(model: &Model, seqs: &[&Sequence], pad: u32, device: Device) -> Var {
+/// `seqs` right-padded with `pad` into ids `(B, T)` on `device` and next-token targets
+/// `(B, T)` (the scored tokens; [`crate::data::batch::IGNORE`] elsewhere).
+pub fn batch(seqs: &[&Sequence], pad: u32, device: Device) -> (Tensor, Tensor) {
     let examples: Vec<(&[u32], &[bool])> = seqs
         .iter()
         .map(|s| (s.ids.as_slice(), s.scored.as_slice()))
         .collect();
     let batch = Batch::language(&examples, pad);
     let targets = batch.targets.expect("a language batch has targets");
-    model.target_log_probs(&batch.ids.to_device(device), &targets)
+    (batch.ids.to_device(device), targets)
+}
+
+/// The log-probabilities `(N)` of the scored tokens of `seqs` under `model`, in order.
+pub fn token_logps(model: &Model, seqs: &[&Sequence], pad: u32, device: Device) -> Var {
+    let (ids, targets) = batch(seqs, pad, device);
+    model.target_log_probs(&ids, &targets)
+}
+
+/// The things a rollout needs to know of its replies: how long and how they end.
+pub trait ReplyFormat {
+    /// Most tokens per reply.
+    fn max_new_tokens(&self) -> usize;
+    /// The end token, id and text.
+    fn end(&self) -> &(u32, String);
+}
+
+/// Checks training prompts before any rollout: each, with room for a reply, fits the context
+/// of `cfg`, and has only ids inside its vocabulary.
+pub fn check_prompts(
+    prompts: &[Problem],
+    tok: &dyn Tokenizer,
+    max_new_tokens: usize,
+    cfg: &crate::model::config::Config,
+) -> Result<()> {
+    if prompts.is_empty() {
+        return Err(Error::Invalid("there are no training prompts".into()));
+    }
+    let ids = prompts
+        .iter()
+        .map(|p| tok.encode_with(&p.prompt, Special::Allow))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(i) = ids
+        .iter()
+        .position(|p| p.len() + max_new_tokens > cfg.block_size)
+    {
+        return Err(Error::Invalid(format!(
+            "prompt {} with {max_new_tokens} reply tokens does not fit the context of {}",
+            i + 1,
+            cfg.block_size
+        )));
+    }
+    check_examples("training", ids.iter().map(Vec::as_slice), cfg)
+}
+
+/// Greedy accuracy and mean score on held-out problems (none without problems).
+pub fn greedy_accuracy(
+    model: &Model,
+    tok: &dyn Tokenizer,
+    val: &[Problem],
+    verifier: &Task,
+    format: &dyn ReplyFormat,
+) -> Result<Metrics> {
+    if val.is_empty() {
+        return Ok(vec![]);
+    }
+    let options = TaskOptions {
+        max_new_tokens: format.max_new_tokens(),
+        samples: 0,
+        temperature: 1.0,
+        batch: 64,
+        seed: 0,
+        reply_end: Some(format.end().clone()),
+    };
+    let r = evaluate_task(model, tok, val, verifier, "val", &options)?;
+    Ok(vec![
+        ("val_accuracy".to_string(), r.accuracy),
+        ("val_mean_score".to_string(), r.mean_score),
+    ])
 }
 
 /// Per sequence, the log-probability of each scored token under `model`, without gradients,
