@@ -509,4 +509,77 @@ mod tests {
         fixed.update(5.0, 10);
         assert_eq!(fixed.beta, kl.beta);
     }
+
+    #[test]
+    fn training_moves_the_policy_and_leaves_the_reference_bit_identical() {
+        use crate::tokenizer::CharTokenizer;
+        let tok = CharTokenizer::from_corpus("0123456789+=\n").unwrap();
+        let cfg = crate::model::config::Config {
+            vocab_size: 13,
+            block_size: 12,
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 8,
+            dropout: 0.0,
+            learning_rate: 1e-2,
+            warmup_iters: 0,
+            max_iters: 4,
+            ..crate::model::config::Config::char_small()
+        };
+        let model = || Model::new(&cfg, &mut Rng::new(3), &nn::SharedRng::new(0));
+        let snapshot = |m: &Model| -> Vec<Vec<f32>> {
+            m.params().iter().map(|p| p.value().to_vec()).collect()
+        };
+        let reference = model();
+        reference.freeze();
+        let before = snapshot(&reference);
+        let problems: Vec<Problem> = (0..10)
+            .map(|i| Problem::new(format!("{i}+1="), (i + 1).to_string()))
+            .collect();
+        let settings = Settings {
+            group: 2,
+            prompts: 4,
+            minibatch: 4,
+            epochs: 1,
+            clip: 0.2,
+            value_clip: 0.2,
+            gamma: 1.0,
+            lambda: 0.95,
+            entropy_coef: 0.01,
+            max_new_tokens: 3,
+            end: (tok.encode("\n").unwrap()[0], "\n".to_string()),
+        };
+        let kl = AdaptiveKl {
+            beta: 0.1,
+            target: Some(0.5),
+            horizon: 100.0,
+        };
+        let critic = Critic::new(model(), 1e-3, Device::Cpu).unwrap();
+        let mut ppo = Ppo::new(
+            problems,
+            vec![],
+            Box::new(tok),
+            Task::Arithmetic,
+            reference,
+            critic,
+            kl,
+            settings,
+        );
+        let mut trainer = crate::train::Trainer::with_model(
+            cfg.clone(),
+            model(),
+            nn::SharedRng::new(0),
+            Device::Cpu,
+        )
+        .unwrap();
+        let start = snapshot(&trainer.model);
+        assert_eq!(start, before, "the policy starts as the reference");
+        for _ in 0..cfg.max_iters {
+            trainer.train_step(&mut ppo).unwrap();
+        }
+        assert_eq!(snapshot(&ppo.reference), before);
+        assert!(ppo.reference.params().iter().all(|p| p.grad().is_none()));
+        assert_ne!(snapshot(&trainer.model), start);
+        assert_ne!(ppo.kl.beta, 0.1, "the adaptive coefficient moved");
+    }
 }
