@@ -237,15 +237,7 @@ impl Objective for Grpo {
             loss = loss.add(&kl.mul_scalar(s.kl_coef));
         }
         let (new, old) = (logp.value().to_vec_f64(), old.to_vec_f64());
-        let n = new.len().max(1) as f64;
-        let clipped = new
-            .iter()
-            .zip(&old)
-            .filter(|(a, b)| ((*a - *b).exp() - 1.0).abs() > s.clip)
-            .count();
-        let approx_kl = new.iter().zip(&old).map(|(a, b)| b - a).sum::<f64>() / n;
-        metrics.push(("clip_fraction".into(), clipped as f64 / n));
-        metrics.push(("approx_kl".into(), approx_kl));
+        metrics.extend(rollout::ratio_metrics(&new, &old, s.clip));
         Ok(Loss {
             loss,
             units: seqs.iter().map(|s| s.ids.len()).sum(),

@@ -399,22 +399,12 @@ impl Objective for Ppo {
         let value = vl.value().item();
         self.critic.step(&vl)?;
         let (new, old) = (logp.value().to_vec_f64(), old.to_vec_f64());
-        let n = new.len().max(1) as f64;
-        let clipped = new
-            .iter()
-            .zip(&old)
-            .filter(|(a, b)| ((*a - *b).exp() - 1.0).abs() > s.clip)
-            .count();
         let mut metrics = r.metrics.clone();
         metrics.extend([
             ("value_loss".to_string(), value),
             ("entropy".to_string(), mean_entropy.value().item()),
-            ("clip_fraction".to_string(), clipped as f64 / n),
-            (
-                "approx_kl".to_string(),
-                new.iter().zip(&old).map(|(a, b)| b - a).sum::<f64>() / n,
-            ),
         ]);
+        metrics.extend(rollout::ratio_metrics(&new, &old, s.clip));
         Ok(Loss {
             loss,
             units: seqs.iter().map(|s| s.ids.len()).sum(),

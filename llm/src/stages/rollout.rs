@@ -197,3 +197,20 @@ pub fn minibatches(n: usize, size: usize, epochs: usize, rng: &mut Rng) -> Vec<V
     queue.reverse();
     queue
 }
+
+/// The clip fraction (the share of tokens whose ratio `pi / pi_old` left `1 +- clip`) and the
+/// approximate KL `mean(log pi_old - log pi)` of a minibatch, from per-token `new` and `old`
+/// log-probabilities.
+pub fn ratio_metrics(new: &[f64], old: &[f64], clip: f64) -> Metrics {
+    let n = new.len().max(1) as f64;
+    let clipped = new
+        .iter()
+        .zip(old)
+        .filter(|(a, b)| ((*a - *b).exp() - 1.0).abs() > clip)
+        .count();
+    let approx_kl = new.iter().zip(old).map(|(a, b)| b - a).sum::<f64>() / n;
+    vec![
+        ("clip_fraction".to_string(), clipped as f64 / n),
+        ("approx_kl".to_string(), approx_kl),
+    ]
+}
