@@ -56,15 +56,7 @@ impl Args {
             max_new_tokens: c.max_new_tokens,
             end: p.end.clone(),
         };
-        let (prompts, val) = (std::mem::take(&mut p.prompts), std::mem::take(&mut p.val));
-        let mut objective = Grpo::new(
-            prompts,
-            val,
-            c.tokenizer()?,
-            p.verifier,
-            reference,
-            settings,
-        );
+        let mut objective = Grpo::new(c.task(&mut p)?, reference, settings);
         c.train(&p, &mut objective, "GRPO")
     }
 }

@@ -86,11 +86,7 @@ impl Args {
             max_new_tokens: c.max_new_tokens,
             end: p.end.clone(),
         };
-        let (prompts, val) = (std::mem::take(&mut p.prompts), std::mem::take(&mut p.val));
-        let tok = c.tokenizer()?;
-        let mut objective = Ppo::new(
-            prompts, val, tok, p.verifier, reference, critic, kl, settings,
-        );
+        let mut objective = Ppo::new(c.task(&mut p)?, reference, critic, kl, settings);
         c.train(&p, &mut objective, "PPO")
     }
 }

@@ -6,6 +6,7 @@ use llm::model::config::Config;
 use llm::model::Model;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
+use llm::stages::rollout::TaskSetup;
 use llm::stages::sft::{self, SftInfo};
 use llm::tasks::{self, Problem, Task};
 use llm::tokenizer::Tokenizer;
@@ -143,9 +144,15 @@ impl Common {
         })
     }
 
-    /// The starting run's tokenizer (another copy, for an objective to read replies with).
-    pub fn tokenizer(&self) -> Result<Box<dyn Tokenizer>> {
-        Ok(load::base_config(&self.init_from)?.1)
+    /// The prompts, held-out problems and verifier of `p` (taken from it), with another copy
+    /// of the starting run's tokenizer for the objective to read replies with.
+    pub fn task(&self, p: &mut Prepared) -> Result<TaskSetup> {
+        Ok(TaskSetup {
+            prompts: std::mem::take(&mut p.prompts),
+            val: std::mem::take(&mut p.val),
+            tok: load::base_config(&self.init_from)?.1,
+            verifier: p.verifier,
+        })
     }
 
     /// The starting model again, on `device`: the reference, or a body to train apart.

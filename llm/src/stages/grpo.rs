@@ -22,10 +22,8 @@
 //! minibatch. A group whose replies all score alike has advantage 0 and teaches nothing.
 
 use crate::model::Model;
-use crate::stages::rollout::{self, Drawn};
+use crate::stages::rollout::{self, Drawn, TaskSetup};
 use crate::stages::sft::Sequence;
-use crate::tasks::{Problem, Task};
-use crate::tokenizer::Tokenizer;
 use crate::train::objective::{Loss, Metrics, Objective};
 use crate::Result;
 use autograd::Var;
@@ -126,10 +124,7 @@ struct Rollout {
 /// GRPO on a verifiable task: the objective draws a new rollout whenever the last one has
 /// been trained on.
 pub struct Grpo {
-    prompts: Vec<Problem>,
-    val: Vec<Problem>,
-    tok: Box<dyn Tokenizer>,
-    verifier: Task,
+    task: TaskSetup,
     reference: Option<Model>,
     settings: Settings,
     rollout: Option<Rollout>,
@@ -138,19 +133,9 @@ pub struct Grpo {
 impl Grpo {
     /// Training on `prompts` (in the template already), scored by `verifier`, evaluated by
     /// greedy accuracy on `val`; `reference` is the frozen initial policy when `kl_coef > 0`.
-    pub fn new(
-        prompts: Vec<Problem>,
-        val: Vec<Problem>,
-        tok: Box<dyn Tokenizer>,
-        verifier: Task,
-        reference: Option<Model>,
-        settings: Settings,
-    ) -> Grpo {
+    pub fn new(task: TaskSetup, reference: Option<Model>, settings: Settings) -> Grpo {
         Grpo {
-            prompts,
-            val,
-            tok,
-            verifier,
+            task,
             reference,
             settings,
             rollout: None,
@@ -160,19 +145,7 @@ impl Grpo {
     /// Draws `group` replies to each of `prompts` random training prompts and scores them.
     fn draw(&self, model: &Model, rng: &mut Rng, device: Device) -> Result<Rollout> {
         let s = &self.settings;
-        let problems: Vec<&Problem> = (0..s.prompts)
-            .map(|_| &self.prompts[rng.below(self.prompts.len())])
-            .collect();
-        let Drawn { replies, rewards } = rollout::draw(
-            model,
-            self.tok.as_ref(),
-            &problems,
-            s.group,
-            s.max_new_tokens,
-            &s.end,
-            &self.verifier,
-            rng.next_u64(),
-        )?;
+        let Drawn { replies, rewards } = self.task.draw(model, s.prompts, s.group, s, rng)?;
         let advantages = group_advantages(&rewards, s.group, s.scale_by_std);
         let (pad, chunk) = (s.end.0, s.minibatch);
         let old = rollout::logps_of(model, &replies, chunk, pad, device);
@@ -204,12 +177,7 @@ impl Grpo {
 
 impl Objective for Grpo {
     fn check(&self, cfg: &crate::model::config::Config) -> Result<()> {
-        rollout::check_prompts(
-            &self.prompts,
-            self.tok.as_ref(),
-            self.settings.max_new_tokens,
-            cfg,
-        )
+        self.task.check(&self.settings, cfg)
     }
 
     fn loss(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Loss> {
@@ -247,8 +215,7 @@ impl Objective for Grpo {
 
     /// Greedy accuracy on the held-out problems (on the model's device).
     fn evaluate(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> Result<Metrics> {
-        let s = &self.settings;
-        rollout::greedy_accuracy(model, self.tok.as_ref(), &self.val, &self.verifier, s)
+        self.task.evaluate(model, &self.settings)
     }
 }
 

@@ -22,10 +22,8 @@
 
 use crate::model::Model;
 use crate::stages::grpo::clipped_loss;
-use crate::stages::rollout::{self, Drawn};
+use crate::stages::rollout::{self, Drawn, TaskSetup};
 use crate::stages::sft::Sequence;
-use crate::tasks::{Problem, Task};
-use crate::tokenizer::Tokenizer;
 use crate::train::objective::{Loss, Metrics, Objective};
 use crate::Result;
 use autograd::{no_grad, Var};
@@ -253,10 +251,7 @@ struct Rollout {
 /// PPO on a verifiable task: the objective draws a new rollout whenever the last one has been
 /// trained on, and steps the value model beside each policy step.
 pub struct Ppo {
-    prompts: Vec<Problem>,
-    val: Vec<Problem>,
-    tok: Box<dyn Tokenizer>,
-    verifier: Task,
+    task: TaskSetup,
     reference: Model,
     critic: Critic,
     kl: AdaptiveKl,
@@ -269,20 +264,14 @@ impl Ppo {
     /// greedy accuracy on `val`, against the frozen `reference`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        prompts: Vec<Problem>,
-        val: Vec<Problem>,
-        tok: Box<dyn Tokenizer>,
-        verifier: Task,
+        task: TaskSetup,
         reference: Model,
         critic: Critic,
         kl: AdaptiveKl,
         settings: Settings,
     ) -> Ppo {
         Ppo {
-            prompts,
-            val,
-            tok,
-            verifier,
+            task,
             reference,
             critic,
             kl,
@@ -294,19 +283,7 @@ impl Ppo {
     /// Draws and scores a rollout, and computes its advantages and returns.
     fn draw(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Rollout> {
         let s = self.settings.clone();
-        let problems: Vec<&Problem> = (0..s.prompts)
-            .map(|_| &self.prompts[rng.below(self.prompts.len())])
-            .collect();
-        let Drawn { replies, rewards } = rollout::draw(
-            model,
-            self.tok.as_ref(),
-            &problems,
-            s.group,
-            s.max_new_tokens,
-            &s.end,
-            &self.verifier,
-            rng.next_u64(),
-        )?;
+        let Drawn { replies, rewards } = self.task.draw(model, s.prompts, s.group, &s, rng)?;
         let (pad, chunk) = (s.end.0, s.minibatch);
         let old = rollout::logps_of(model, &replies, chunk, pad, device);
         let reference = rollout::logps_of(&self.reference, &replies, chunk, pad, device);
@@ -365,12 +342,7 @@ fn gather(per_seq: &[Vec<f64>], which: &[usize]) -> Tensor {
 
 impl Objective for Ppo {
     fn check(&self, cfg: &crate::model::config::Config) -> Result<()> {
-        rollout::check_prompts(
-            &self.prompts,
-            self.tok.as_ref(),
-            self.settings.max_new_tokens,
-            cfg,
-        )
+        self.task.check(&self.settings, cfg)
     }
 
     fn loss(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Loss> {
@@ -413,8 +385,7 @@ impl Objective for Ppo {
     }
 
     fn evaluate(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> Result<Metrics> {
-        let s = &self.settings;
-        rollout::greedy_accuracy(model, self.tok.as_ref(), &self.val, &self.verifier, s)
+        self.task.evaluate(model, &self.settings)
     }
 }
 
@@ -502,7 +473,8 @@ mod tests {
 
     #[test]
     fn training_moves_the_policy_and_leaves_the_reference_bit_identical() {
-        use crate::tokenizer::CharTokenizer;
+        use crate::tasks::{Problem, Task};
+        use crate::tokenizer::{CharTokenizer, Tokenizer};
         let tok = CharTokenizer::from_corpus("0123456789+=\n").unwrap();
         let cfg = crate::model::config::Config {
             vocab_size: 13,
@@ -545,16 +517,13 @@ mod tests {
             horizon: 100.0,
         };
         let critic = Critic::new(model(), 1e-3, Device::Cpu).unwrap();
-        let mut ppo = Ppo::new(
-            problems,
-            vec![],
-            Box::new(tok),
-            Task::Arithmetic,
-            reference,
-            critic,
-            kl,
-            settings,
-        );
+        let task = TaskSetup {
+            prompts: problems,
+            val: vec![],
+            tok: Box::new(tok),
+            verifier: Task::Arithmetic,
+        };
+        let mut ppo = Ppo::new(task, reference, critic, kl, settings);
         let mut trainer = crate::train::Trainer::with_model(
             cfg.clone(),
             model(),

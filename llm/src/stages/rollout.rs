@@ -25,47 +25,117 @@ pub struct Drawn {
     pub rewards: Vec<f64>,
 }
 
-/// Draws `copies` replies of at most `max_new_tokens` tokens, each ending at the end token
-/// `end` (id and text), to each of `problems`, and scores them with `verifier`.
-#[allow(clippy::too_many_arguments)]
-pub fn draw(
-    model: &Model,
-    tok: &dyn Tokenizer,
-    problems: &[&Problem],
-    copies: usize,
-    max_new_tokens: usize,
-    end: &(u32, String),
-    verifier: &Task,
-    seed: u64,
-) -> Result<Drawn> {
-    let mut prompts = vec![];
-    for p in problems {
-        let ids = tok.encode_with(&p.prompt, Special::Allow)?;
-        prompts.extend(std::iter::repeat_n(ids, copies));
+/// What a reinforcement-learning run trains and is measured on: the training prompts and the
+/// held-out problems (both in the run's template), the tokenizer that reads the replies and the
+/// verifier that scores them.
+pub struct TaskSetup {
+    /// Training prompts with their answers.
+    pub prompts: Vec<Problem>,
+    /// Held-out problems for the greedy accuracy (none: no evaluation).
+    pub val: Vec<Problem>,
+    /// The policy's tokenizer.
+    pub tok: Box<dyn Tokenizer>,
+    /// Scores a reply.
+    pub verifier: Task,
+}
+
+impl TaskSetup {
+    /// Draws `copies` replies to each of `prompts` training prompts picked at random, each
+    /// reply ending at the end token or after the most tokens of `format`, and scores them.
+    pub fn draw(
+        &self,
+        model: &Model,
+        prompts: usize,
+        copies: usize,
+        format: &dyn ReplyFormat,
+        rng: &mut Rng,
+    ) -> Result<Drawn> {
+        let problems: Vec<&Problem> = (0..prompts)
+            .map(|_| &self.prompts[rng.below(self.prompts.len())])
+            .collect();
+        let end = format.end();
+        let mut asked = vec![];
+        for p in &problems {
+            let ids = self.tok.encode_with(&p.prompt, Special::Allow)?;
+            asked.extend(std::iter::repeat_n(ids, copies));
+        }
+        let g = Generation {
+            max_new_tokens: format.max_new_tokens(),
+            sampling: Sampling {
+                temperature: 1.0,
+                top_k: None,
+                top_p: None,
+            },
+            stop_token: Some(end.0),
+            seed: rng.next_u64(),
+            vocab_limit: Some(self.tok.vocab_size()),
+        };
+        let drawn = generate_batch(model, &asked, &g);
+        let (mut replies, mut rewards) = (vec![], vec![]);
+        for (i, (prompt, new)) in asked.iter().zip(&drawn).enumerate() {
+            let text = String::from_utf8_lossy(&self.tok.decode_bytes(new)?).into_owned();
+            let answer = text.split(end.1.as_str()).next().unwrap_or("").trim();
+            rewards.push(self.verifier.score(problems[i / copies], answer));
+            let mut ids = prompt.clone();
+            ids.extend(new);
+            let scored = (0..ids.len()).map(|t| t >= prompt.len()).collect();
+            replies.push(Sequence { ids, scored });
+        }
+        Ok(Drawn { replies, rewards })
     }
-    let g = Generation {
-        max_new_tokens,
-        sampling: Sampling {
+
+    /// Checks the training prompts before any rollout: each, with room for a reply of
+    /// `format`, fits the context of `cfg`, and has only ids inside its vocabulary.
+    pub fn check(
+        &self,
+        format: &dyn ReplyFormat,
+        cfg: &crate::model::config::Config,
+    ) -> Result<()> {
+        if self.prompts.is_empty() {
+            return Err(Error::Invalid("there are no training prompts".into()));
+        }
+        let room = format.max_new_tokens();
+        let ids = self
+            .prompts
+            .iter()
+            .map(|p| self.tok.encode_with(&p.prompt, Special::Allow))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(i) = ids.iter().position(|p| p.len() + room > cfg.block_size) {
+            return Err(Error::Invalid(format!(
+                "prompt {} with {room} reply tokens does not fit the context of {}",
+                i + 1,
+                cfg.block_size
+            )));
+        }
+        check_examples("training", ids.iter().map(Vec::as_slice), cfg)
+    }
+
+    /// Greedy accuracy and mean score on the held-out problems (none without problems).
+    pub fn evaluate(&self, model: &Model, format: &dyn ReplyFormat) -> Result<Metrics> {
+        if self.val.is_empty() {
+            return Ok(vec![]);
+        }
+        let options = TaskOptions {
+            max_new_tokens: format.max_new_tokens(),
+            samples: 0,
             temperature: 1.0,
-            top_k: None,
-            top_p: None,
-        },
-        stop_token: Some(end.0),
-        seed,
-        vocab_limit: Some(tok.vocab_size()),
-    };
-    let drawn = generate_batch(model, &prompts, &g);
-    let (mut replies, mut rewards) = (vec![], vec![]);
-    for (i, (prompt, new)) in prompts.iter().zip(&drawn).enumerate() {
-        let text = String::from_utf8_lossy(&tok.decode_bytes(new)?).into_owned();
-        let answer = text.split(end.1.as_str()).next().unwrap_or("").trim();
-        rewards.push(verifier.score(problems[i / copies], answer));
-        let mut ids = prompt.clone();
-        ids.extend(new);
-        let scored = (0..ids.len()).map(|t| t >= prompt.len()).collect();
-        replies.push(Sequence { ids, scored });
+            batch: 64,
+            seed: 0,
+            reply_end: Some(format.end().clone()),
+        };
+        let r = evaluate_task(
+            model,
+            self.tok.as_ref(),
+            &self.val,
+            &self.verifier,
+            "val",
+            &options,
+        )?;
+        Ok(vec![
+            ("val_accuracy".to_string(), r.accuracy),
+            ("val_mean_score".to_string(), r.mean_score),
+        ])
     }
-    Ok(Drawn { replies, rewards })
 }
 
 /// `seqs` right-padded with `pad` into ids `(B, T)` on `device` and next-token targets
@@ -92,60 +162,6 @@ pub trait ReplyFormat {
     fn max_new_tokens(&self) -> usize;
     /// The end token, id and text.
     fn end(&self) -> &(u32, String);
-}
-
-/// Checks training prompts before any rollout: each, with room for a reply, fits the context
-/// of `cfg`, and has only ids inside its vocabulary.
-pub fn check_prompts(
-    prompts: &[Problem],
-    tok: &dyn Tokenizer,
-    max_new_tokens: usize,
-    cfg: &crate::model::config::Config,
-) -> Result<()> {
-    if prompts.is_empty() {
-        return Err(Error::Invalid("there are no training prompts".into()));
-    }
-    let ids = prompts
-        .iter()
-        .map(|p| tok.encode_with(&p.prompt, Special::Allow))
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(i) = ids
-        .iter()
-        .position(|p| p.len() + max_new_tokens > cfg.block_size)
-    {
-        return Err(Error::Invalid(format!(
-            "prompt {} with {max_new_tokens} reply tokens does not fit the context of {}",
-            i + 1,
-            cfg.block_size
-        )));
-    }
-    check_examples("training", ids.iter().map(Vec::as_slice), cfg)
-}
-
-/// Greedy accuracy and mean score on held-out problems (none without problems).
-pub fn greedy_accuracy(
-    model: &Model,
-    tok: &dyn Tokenizer,
-    val: &[Problem],
-    verifier: &Task,
-    format: &dyn ReplyFormat,
-) -> Result<Metrics> {
-    if val.is_empty() {
-        return Ok(vec![]);
-    }
-    let options = TaskOptions {
-        max_new_tokens: format.max_new_tokens(),
-        samples: 0,
-        temperature: 1.0,
-        batch: 64,
-        seed: 0,
-        reply_end: Some(format.end().clone()),
-    };
-    let r = evaluate_task(model, tok, val, verifier, "val", &options)?;
-    Ok(vec![
-        ("val_accuracy".to_string(), r.accuracy),
-        ("val_mean_score".to_string(), r.mean_score),
-    ])
 }
 
 /// Per sequence, the log-probability of each scored token under `model`, without gradients,
