@@ -42,7 +42,7 @@ for seed in 1337 1338 1339; do
     score sft "$seed" "$(cat "$base.time")" "$base"
     run="$DIR/grpo-$seed"
     if [ ! -s "$run.time" ]; then
-        /usr/bin/time -f "%e" -o "$run.time" $LLM grpo --init-from "$base" \
+        /usr/bin/time -f "%e" -o "$run.time" $LLM ppo --algo grpo --init-from "$base" \
             --prompts "$DPO/add-prompts.jsonl" --rollouts 300 --lr 3e-5 --seed "$seed" \
             --out "$run" --overwrite >"$run.log" 2>&1
     fi

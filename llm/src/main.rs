@@ -33,7 +33,6 @@ enum Command {
     Dpo(cli::dpo::Args),
     DpoPairs(cli::dpo_pairs::Args),
     Reward(cli::reward::Args),
-    Grpo(cli::grpo::Args),
     Ppo(cli::ppo::Args),
     Synth(cli::synth::Args),
 }
@@ -53,7 +52,6 @@ impl Command {
             Command::Dpo(args) => args.run(),
             Command::DpoPairs(args) => args.run(),
             Command::Reward(args) => args.run(),
-            Command::Grpo(args) => args.run(),
             Command::Ppo(args) => args.run(),
             Command::Synth(args) => args.run(),
         }

@@ -7,8 +7,7 @@ use llm::model::heads::Pool;
 use llm::model::Model;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
-use llm::stages::classify::{self, Classify, Example};
-use llm::tokenizer::Tokenizer;
+use llm::stages::classify::{self, Classifier, Classify, LABELS};
 use llm::train::objective::Objective;
 use llm::train::{driver, epoch_schedule, trainable, Trainer};
 use llm::{Error, Result};
@@ -53,8 +52,7 @@ enum Train {
     Lora,
 }
 
-/// The files a classifier's run directory adds: its labels and the examples of each split.
-const LABELS: &str = "labels.json";
+/// The files a classifier's run directory adds beside its labels: the examples of each split.
 const SPLITS: [&str; 3] = ["train", "val", "test"];
 
 fn split_file(dir: &Path, split: &str) -> PathBuf {
@@ -259,58 +257,6 @@ fn write_split(out: &Path, labels: &[String], split: &labelled::Split) -> Result
     Ok(())
 }
 
-/// A trained classifier with its labels and tokenizer.
-struct Classifier {
-    model: Model,
-    cfg: Config,
-    labels: Vec<String>,
-    tok: Box<dyn Tokenizer>,
-}
-
-impl Classifier {
-    fn load(dir: &Path, device: Device) -> Result<Classifier> {
-        let (model, cfg, tok) = load::load_model(dir)?;
-        if model.classifier.is_none() {
-            return Err(Error::Invalid(format!(
-                "{} holds no classifier (train one with `llm classify train`)",
-                dir.display()
-            )));
-        }
-        let path = dir.join(LABELS);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        let labels: Vec<String> =
-            serde_json::from_str(&text).map_err(|e| Error::json(&path, &e))?;
-        if labels.len() != cfg.n_classes {
-            return Err(Error::Invalid(format!(
-                "{} names {} labels for a head of {} classes",
-                path.display(),
-                labels.len(),
-                cfg.n_classes
-            )));
-        }
-        model.to_device(device)?;
-        Ok(Classifier {
-            model,
-            cfg,
-            labels,
-            tok,
-        })
-    }
-
-    fn encode(&self, examples: &[Labelled]) -> Result<Vec<Example>> {
-        classify::encode(
-            examples,
-            &self.labels,
-            self.tok.as_ref(),
-            self.cfg.block_size,
-        )
-    }
-
-    fn pad(&self) -> u32 {
-        self.tok.eot_token().unwrap_or(0)
-    }
-}
-
 /// Score a classifier: accuracy, loss and confusion matrix
 #[derive(clap::Args)]
 struct EvalArgs {
@@ -397,8 +343,7 @@ impl PredictArgs {
         }])?;
         let row = &classify::logits(&c.model, &example, 1, c.pad(), Device::Cpu)?[0];
         let best = classify::argmax(row);
-        let max = row[best];
-        let total: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-        super::print(&format!("{}\t{:.4}\n", c.labels[best], 1.0 / total))
+        let p = classify::probabilities(row)[best];
+        super::print(&format!("{}\t{p:.4}\n", c.labels[best]))
     }
 }

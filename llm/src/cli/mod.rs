@@ -6,7 +6,6 @@ pub mod classify;
 pub mod dpo;
 pub mod dpo_pairs;
 pub mod eval;
-pub mod grpo;
 pub mod ppo;
 pub mod prepare;
 pub mod reward;

@@ -1,22 +1,18 @@
 //! `llm reward`: train a reward model on preference pairs, score a reply with it, or measure it
 //! on pairs.
 
-use llm::data::template::{Piece, Role, Turn};
 use llm::model::config::Config;
 use llm::model::heads::Pool;
-use llm::model::Model;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
 use llm::stages::pairs::PairData;
-use llm::stages::reward::{self, RewardTraining, Settings};
-use llm::stages::sft::{self, SftInfo};
-use llm::tokenizer::Tokenizer;
+use llm::stages::reward::{self, RewardInfo, RewardModel, RewardTraining, Settings, REWARD_FILE};
+use llm::stages::sft::SftInfo;
 use llm::train::objective::Objective;
 use llm::train::{driver, epoch_schedule, Trainer};
 use llm::{Error, Result};
-use nn::{Module, SharedRng};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use nn::SharedRng;
+use std::path::PathBuf;
 use tensor::Device;
 
 /// Train a reward model on preference pairs, score a reply with it, or measure it on pairs
@@ -42,21 +38,6 @@ impl Args {
         }
     }
 }
-
-/// What a reward model's run directory records of its training, beside the model.
-#[derive(Serialize, Deserialize)]
-struct RewardInfo {
-    /// The pairs it was trained on.
-    data: String,
-    /// The seed of their split.
-    split_seed: u64,
-    /// The Bradley-Terry margin.
-    margin: f64,
-    /// The centering coefficient.
-    center_coef: f64,
-}
-
-const REWARD_FILE: &str = "reward.json";
 
 /// Train a reward model: a one-output head on the last token, Bradley-Terry loss
 ///
@@ -187,38 +168,6 @@ impl TrainArgs {
     }
 }
 
-/// A trained reward model with what it needs to read text.
-struct RewardModel {
-    model: Model,
-    cfg: Config,
-    tok: Box<dyn Tokenizer>,
-    info: Option<SftInfo>,
-    record: RewardInfo,
-}
-
-impl RewardModel {
-    fn load(dir: &Path, device: Device) -> Result<RewardModel> {
-        let (model, cfg, tok) = load::load_model(dir)?;
-        let path = dir.join(REWARD_FILE);
-        if cfg.n_classes != 1 || !path.is_file() {
-            return Err(Error::Invalid(format!(
-                "{} holds no reward model (train one with `llm reward train`)",
-                dir.display()
-            )));
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        let record = serde_json::from_str(&text).map_err(|e| Error::json(&path, &e))?;
-        model.to_device(device)?;
-        Ok(RewardModel {
-            model,
-            cfg,
-            tok,
-            info: SftInfo::read(dir)?,
-            record,
-        })
-    }
-}
-
 /// Score one reply to a prompt with a reward model
 ///
 /// The prompt goes into the model's template and the reply is followed by its end token, as in
@@ -239,17 +188,8 @@ struct ScoreArgs {
 impl ScoreArgs {
     fn run(self) -> Result<()> {
         let r = RewardModel::load(&self.model, Device::Cpu)?;
-        let (template, _, end) = sft::reply_format(r.info.as_ref(), r.tok.as_ref())?;
-        let prompt = template.prompt(&[Turn::new(Role::User, self.prompt.as_str())])?;
-        let pieces = [
-            Piece::new(prompt, false),
-            Piece::new(self.response.as_str(), true),
-            Piece::new(end, true),
-        ];
-        let mut ids = sft::encode_pieces(&pieces, r.tok.as_ref(), true)?.ids;
-        ids.truncate(r.cfg.block_size);
-        let score = autograd::no_grad(|| reward::rewards(&r.model, &[&ids], 0, Device::Cpu))?;
-        super::print(&format!("{:.6}\n", score.value().to_vec_f64()[0]))
+        let score = r.score(&[(self.prompt.as_str(), self.response.as_str())], 1)?;
+        super::print(&format!("{:.6}\n", score[0]))
     }
 }
 

@@ -1,14 +1,14 @@
-//! What `llm grpo` and `llm ppo` share: the flags of a reinforcement-learning run on a
-//! verifiable task, reading its prompts, and the training loop around an objective.
+//! What PPO and GRPO share: the flags of a reinforcement-learning run, reading its prompts and
+//! its scorer, and the training loop around an objective.
 
-use llm::data::template::{Role, Turn};
 use llm::model::config::Config;
 use llm::model::Model;
 use llm::run::lock::RunLock;
 use llm::run::{self, load};
 use llm::stages::rollout::TaskSetup;
+use llm::stages::scorer::Scorer;
 use llm::stages::sft::{self, SftInfo};
-use llm::tasks::{self, Problem, Task};
+use llm::tasks::{self, Problem};
 use llm::tokenizer::Tokenizer;
 use llm::train::objective::Objective;
 use llm::train::{driver, epoch_schedule, Trainer};
@@ -23,10 +23,12 @@ pub struct Common {
     /// The model to improve (a run directory, usually fine-tuned with `llm sft`).
     #[arg(long, value_name = "DIR")]
     init_from: PathBuf,
-    /// Training prompts with their answers (JSON Lines of {"prompt", "answer"}).
+    /// Training prompts: JSON Lines of {"prompt", "answer"} (the answer is needed by a task's
+    /// verifier only).
     #[arg(long, value_name = "FILE")]
     prompts: PathBuf,
-    /// Held-out problems for the greedy accuracy at each evaluation (the first --val-n).
+    /// Held-out prompts, in the same shape, for each evaluation (the first --val-n): greedy
+    /// accuracy with a verifier, mean reward of sampled replies with a model.
     #[arg(long, value_name = "FILE")]
     val: Option<PathBuf>,
     /// Problems of --val used, 1 to 1,000,000.
@@ -38,9 +40,11 @@ pub struct Common {
     /// Start over in an --out that already holds a run.
     #[arg(long)]
     overwrite: bool,
-    /// exact (the answer string) or countdown.
-    #[arg(long, default_value = "exact", value_parser = ["exact", "countdown"])]
-    verifier: String,
+    /// What scores a reply: arithmetic (exact match of the answer; also `exact`), countdown,
+    /// a reward model's run directory, or a classifier's run directory and one of its classes
+    /// as DIR:CLASS (the class's probability for the prompt followed by the reply).
+    #[arg(long, value_name = "SPEC", default_value = "arithmetic")]
+    reward: String,
     /// Prompts per rollout, 1 to 4,096.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::positive_at_most::<4096>)]
     pub prompts_per_rollout: usize,
@@ -80,40 +84,28 @@ pub struct Prepared {
     /// The starting run's tokenizer, written with the run.
     pub tok: Box<dyn Tokenizer>,
     pub info: Option<SftInfo>,
-    /// The training prompts, in the run's template.
-    pub prompts: Vec<Problem>,
-    /// The held-out problems, in the template.
-    pub val: Vec<Problem>,
     /// The end token, id and text.
     pub end: (u32, String),
-    pub verifier: Task,
 }
 
 impl Common {
-    /// Reads the starting run and the prompts, and sets up the schedule for `group` replies
-    /// per prompt.
-    pub fn prepare(&self, group: usize) -> Result<Prepared> {
+    /// Reads the starting run, the scorer and the prompts, and sets up the schedule for
+    /// `group` replies per prompt; returns the run's inputs and what it trains on.
+    pub fn prepare(&self, group: usize) -> Result<(Prepared, TaskSetup)> {
         let device = Device::parse(&self.device)?;
+        let scorer = Scorer::parse(&self.reward, device)?;
         let (base, tok) = load::base_config(&self.init_from)?;
         let info = SftInfo::read(&self.init_from)?;
         let (template, end_id, end_text) = sft::reply_format(info.as_ref(), tok.as_ref())?;
-        let framed = |problems: Vec<Problem>| -> Result<Vec<Problem>> {
-            problems
-                .into_iter()
-                .map(|p| {
-                    let prompt = template.prompt(&[Turn::new(Role::User, p.prompt.as_str())])?;
-                    Ok(Problem::new(prompt, p.answer))
-                })
-                .collect()
+        let read = |path: &std::path::Path| -> Result<Vec<Problem>> {
+            match scorer.needs_answers() {
+                true => tasks::read_jsonl(path),
+                false => tasks::read_prompts(path),
+            }
         };
-        let prompts = framed(tasks::read_jsonl(&self.prompts)?)?;
+        let prompts = read(&self.prompts)?;
         let val = match &self.val {
-            Some(path) => framed(
-                tasks::read_jsonl(path)?
-                    .into_iter()
-                    .take(self.val_n)
-                    .collect(),
-            )?,
+            Some(path) => read(path)?.into_iter().take(self.val_n).collect(),
             None => vec![],
         };
         let replies = self.prompts_per_rollout * group;
@@ -128,31 +120,21 @@ impl Common {
         };
         cfg.eval_interval = self.eval_interval.unwrap_or(cfg.eval_interval);
         cfg.validate_resolved().map_err(|e| Error::Config(e.0))?;
-        let verifier = match self.verifier.as_str() {
-            "countdown" => Task::Countdown,
-            _ => Task::Arithmetic,
+        let task = TaskSetup {
+            prompts,
+            val,
+            template,
+            tok: load::base_config(&self.init_from)?.1,
+            scorer,
         };
-        Ok(Prepared {
+        let prepared = Prepared {
             device,
             cfg,
             tok,
             info,
-            prompts,
-            val,
             end: (end_id, end_text),
-            verifier,
-        })
-    }
-
-    /// The prompts, held-out problems and verifier of `p` (taken from it), with another copy
-    /// of the starting run's tokenizer for the objective to read replies with.
-    pub fn task(&self, p: &mut Prepared) -> Result<TaskSetup> {
-        Ok(TaskSetup {
-            prompts: std::mem::take(&mut p.prompts),
-            val: std::mem::take(&mut p.val),
-            tok: load::base_config(&self.init_from)?.1,
-            verifier: p.verifier,
-        })
+        };
+        Ok((prepared, task))
     }
 
     /// The starting model again, on `device`: the reference, or a body to train apart.

@@ -10,11 +10,17 @@ use crate::data::batch::Batch;
 use crate::data::labelled::Labelled;
 use crate::model::config::Config;
 use crate::model::Model;
+use crate::run::load;
 use crate::tokenizer::Tokenizer;
 use crate::train::objective::{check_examples, Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::no_grad;
+use nn::Module;
+use std::path::Path;
 use tensor::{Device, Rng, Tensor};
+
+/// The file of a classifier's run directory that names its classes, in head order.
+pub const LABELS: &str = "labels.json";
 
 /// An encoded example: at most `max_len` token ids and the class index.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,6 +130,12 @@ pub fn argmax(row: &[f32]) -> usize {
     (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
 }
 
+/// The softmax of a row of logits: the probability of each class.
+pub fn probabilities(row: &[f32]) -> Vec<f64> {
+    let lse = log_sum_exp(row);
+    row.iter().map(|&v| (f64::from(v) - lse).exp()).collect()
+}
+
 /// `ln sum exp(row)`, computed stably.
 fn log_sum_exp(row: &[f32]) -> f64 {
     let max = row
@@ -134,6 +146,99 @@ fn log_sum_exp(row: &[f32]) -> f64 {
         .map(|&v| (f64::from(v) - max).exp())
         .sum::<f64>()
         .ln()
+}
+
+/// A trained classifier with its labels and the tokenizer that reads its texts.
+pub struct Classifier {
+    /// The model, with its classification head.
+    pub model: Model,
+    /// Its configuration.
+    pub cfg: Config,
+    /// The class names, in the head's order.
+    pub labels: Vec<String>,
+    /// The tokenizer it reads texts with.
+    pub tok: Box<dyn Tokenizer>,
+    /// Where the model lives.
+    pub device: Device,
+}
+
+impl Classifier {
+    /// The classifier of a run directory written by `llm classify train`, on `device`.
+    pub fn load(dir: &Path, device: Device) -> Result<Classifier> {
+        let (model, cfg, tok) = load::load_model(dir)?;
+        if model.classifier.is_none() {
+            return Err(Error::Invalid(format!(
+                "{} holds no classifier (train one with `llm classify train`)",
+                dir.display()
+            )));
+        }
+        let path = dir.join(LABELS);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let labels: Vec<String> =
+            serde_json::from_str(&text).map_err(|e| Error::json(&path, &e))?;
+        if labels.len() != cfg.n_classes {
+            return Err(Error::Invalid(format!(
+                "{} names {} labels for a head of {} classes",
+                path.display(),
+                labels.len(),
+                cfg.n_classes
+            )));
+        }
+        model.to_device(device)?;
+        Ok(Classifier {
+            model,
+            cfg,
+            labels,
+            tok,
+            device,
+        })
+    }
+
+    /// `examples` encoded for this classifier: each text's first tokens up to its context.
+    pub fn encode(&self, examples: &[Labelled]) -> Result<Vec<Example>> {
+        encode(
+            examples,
+            &self.labels,
+            self.tok.as_ref(),
+            self.cfg.block_size,
+        )
+    }
+
+    /// The id that fills padding (never read).
+    pub fn pad(&self) -> u32 {
+        self.tok.eot_token().unwrap_or(0)
+    }
+
+    /// The index of the class named `name`; an error lists the classes there are.
+    pub fn class(&self, name: &str) -> Result<usize> {
+        self.labels.iter().position(|l| l == name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "the classifier has no class {name:?}; its classes are {}",
+                self.labels.join(", ")
+            ))
+        })
+    }
+
+    /// The probability of class `class` for each of `texts` (each cut to the model's context),
+    /// `batch` texts at a time. An empty text is an error.
+    pub fn probability_of(&self, texts: &[String], class: usize, batch: usize) -> Result<Vec<f64>> {
+        let label = &self.labels[class];
+        let examples: Vec<Labelled> = texts
+            .iter()
+            .map(|t| Labelled {
+                label: label.clone(),
+                text: t.clone(),
+            })
+            .collect();
+        let rows = logits(
+            &self.model,
+            &self.encode(&examples)?,
+            batch,
+            self.pad(),
+            self.device,
+        )?;
+        Ok(rows.iter().map(|r| probabilities(r)[class]).collect())
+    }
 }
 
 /// Training a classifier on encoded examples.

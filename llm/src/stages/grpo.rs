@@ -131,8 +131,8 @@ pub struct Grpo {
 }
 
 impl Grpo {
-    /// Training on `prompts` (in the template already), scored by `verifier`, evaluated by
-    /// greedy accuracy on `val`; `reference` is the frozen initial policy when `kl_coef > 0`.
+    /// Training on `task`'s prompts against its scorer, evaluated on its held-out prompts;
+    /// `reference` is the frozen initial policy when `kl_coef > 0`.
     pub fn new(task: TaskSetup, reference: Option<Model>, settings: Settings) -> Grpo {
         Grpo {
             task,

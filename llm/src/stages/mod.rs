@@ -9,4 +9,5 @@ pub mod ppo;
 pub mod pretrain;
 pub mod reward;
 pub mod rollout;
+pub mod scorer;
 pub mod sft;

@@ -1,12 +1,12 @@
-//! Proximal Policy Optimization (Schulman et al., 2017) of a language model against a task's
-//! verifier, as RLHF applies it (Ziegler et al., 2019; Ouyang et al., 2022). Each part is a
+//! Proximal Policy Optimization (Schulman et al., 2017) of a language model against a scorer
+//! (a task's verifier, a reward model or a classifier), as RLHF applies it (Ziegler et al., 2019; Ouyang et al., 2022). Each part is a
 //! function of its own below; a rollout goes through them in this order:
 //!
 //! 1. **Rollout** ([`crate::stages::rollout`]): one reply per prompt (or `group`), drawn at
-//!    temperature 1 from the full distribution, scored by the verifier.
+//!    temperature 1 from the full distribution, scored by the [`crate::stages::scorer`].
 //! 2. **Rewards per token** ([`token_rewards`]): `r_t = -beta (log pi(y_t) - log ref(y_t))`, the
 //!    k1 estimate of the KL divergence to the frozen starting model as a penalty at every
-//!    reply token, plus the verifier's score at the last token.
+//!    reply token, plus the reply's score at the last token.
 //! 3. **Values**: a separate value model, a copy of the starting model with a head of one
 //!    output read at every reply position ([`Critic`]), trained by its own AdamW. (A separate
 //!    model costs a second forward and backward, but the policy's updates and the value's do
@@ -260,8 +260,8 @@ pub struct Ppo {
 }
 
 impl Ppo {
-    /// Training on `prompts` (in the template already) scored by `verifier`, evaluated by
-    /// greedy accuracy on `val`, against the frozen `reference`.
+    /// Training on `task`'s prompts against its scorer, evaluated on its held-out prompts,
+    /// against the frozen `reference`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         task: TaskSetup,
@@ -473,6 +473,8 @@ mod tests {
 
     #[test]
     fn training_moves_the_policy_and_leaves_the_reference_bit_identical() {
+        use crate::data::template::Template;
+        use crate::stages::scorer::Scorer;
         use crate::tasks::{Problem, Task};
         use crate::tokenizer::{CharTokenizer, Tokenizer};
         let tok = CharTokenizer::from_corpus("0123456789+=\n").unwrap();
@@ -520,8 +522,9 @@ mod tests {
         let task = TaskSetup {
             prompts: problems,
             val: vec![],
+            template: Template::Plain,
             tok: Box::new(tok),
-            verifier: Task::Arithmetic,
+            scorer: Scorer::Task(Task::Arithmetic),
         };
         let mut ppo = Ppo::new(task, reference, critic, kl, settings);
         let mut trainer = crate::train::Trainer::with_model(

@@ -15,12 +15,20 @@
 //! `r_w - r_l`.
 
 use crate::data::batch::Batch;
+use crate::data::template::{Piece, Role, Template, Turn};
+use crate::model::config::Config;
 use crate::model::Model;
+use crate::run::load;
 use crate::stages::dpo::softplus;
 use crate::stages::pairs::PairSeqs;
+use crate::stages::sft::{self, SftInfo};
+use crate::tokenizer::Tokenizer;
 use crate::train::objective::{Loss, Metrics, Objective};
 use crate::{Error, Result};
 use autograd::{no_grad, Var};
+use nn::Module;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use tensor::{Device, Rng};
 
 /// The rewards `(B)` of token sequences `seqs` (each at least one token), right-padded with
@@ -35,6 +43,98 @@ pub fn rewards(model: &Model, seqs: &[&[u32]], pad: u32, device: Device) -> Resu
         )));
     }
     Ok(scores.reshape(&[seqs.len()]))
+}
+
+/// What a reward model's run directory records of its training, beside the model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RewardInfo {
+    /// The pairs it was trained on.
+    pub data: String,
+    /// The seed of their split.
+    pub split_seed: u64,
+    /// The Bradley-Terry margin.
+    pub margin: f64,
+    /// The centering coefficient.
+    pub center_coef: f64,
+}
+
+/// The file of a reward model's run directory that holds its [`RewardInfo`].
+pub const REWARD_FILE: &str = "reward.json";
+
+/// A trained reward model with what it needs to read a prompt and a reply: its tokenizer, and
+/// the template and end token of the run it was trained from.
+pub struct RewardModel {
+    /// The model, with its one-output head.
+    pub model: Model,
+    /// Its configuration.
+    pub cfg: Config,
+    /// The tokenizer it reads text with.
+    pub tok: Box<dyn Tokenizer>,
+    /// The fine-tuning record of the run it was trained from, if any.
+    pub info: Option<SftInfo>,
+    /// What its training recorded.
+    pub record: RewardInfo,
+    template: Template,
+    end: String,
+    device: Device,
+}
+
+impl RewardModel {
+    /// The reward model of a run directory written by `llm reward train`, on `device`.
+    pub fn load(dir: &Path, device: Device) -> Result<RewardModel> {
+        let (model, cfg, tok) = load::load_model(dir)?;
+        let path = dir.join(REWARD_FILE);
+        if cfg.n_classes != 1 || !path.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} holds no reward model (train one with `llm reward train`)",
+                dir.display()
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let record = serde_json::from_str(&text).map_err(|e| Error::json(&path, &e))?;
+        let info = SftInfo::read(dir)?;
+        let (template, _, end) = sft::reply_format(info.as_ref(), tok.as_ref())?;
+        model.to_device(device)?;
+        Ok(RewardModel {
+            model,
+            cfg,
+            tok,
+            info,
+            record,
+            template,
+            end,
+            device,
+        })
+    }
+
+    /// The tokens the model reads for `reply` to the user's message `prompt`, as in
+    /// training: the prompt in the template, the reply, the end token; cut to the context.
+    pub fn encode(&self, prompt: &str, reply: &str) -> Result<Vec<u32>> {
+        let framed = self.template.prompt(&[Turn::new(Role::User, prompt)])?;
+        let pieces = [
+            Piece::new(framed, false),
+            Piece::new(reply, true),
+            Piece::new(self.end.as_str(), true),
+        ];
+        let mut ids = sft::encode_pieces(&pieces, self.tok.as_ref(), true)?.ids;
+        ids.truncate(self.cfg.block_size);
+        Ok(ids)
+    }
+
+    /// The reward of each `(prompt, reply)`, `batch` at a time, without gradients.
+    pub fn score(&self, replies: &[(&str, &str)], batch: usize) -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(replies.len());
+        for chunk in replies.chunks(batch.max(1)) {
+            let seqs = chunk
+                .iter()
+                .map(|(p, r)| self.encode(p, r))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+            let r = no_grad(|| rewards(&self.model, &refs, 0, self.device))?;
+            out.extend(r.value().to_vec_f64());
+        }
+        Ok(out)
+    }
 }
 
 /// The mean Bradley-Terry loss of rewards `chosen (B)` over `rejected (B)` with margin

@@ -1,15 +1,17 @@
-//! Rollouts for reinforcement learning on a verifier: replies drawn from the policy's full
-//! distribution (temperature 1, no top-k or top-p, so that they are samples of exactly the
-//! distribution whose log-probabilities the losses use), each scored by the task's verifier;
+//! Rollouts for reinforcement learning: replies drawn from the policy's full distribution
+//! (temperature 1, no top-k or top-p, so that they are samples of exactly the distribution
+//! whose log-probabilities the losses use), each scored by a [`Scorer`];
 //! the log-probabilities of their tokens under a model; and the minibatches a rollout is
 //! trained on.
 
 use crate::data::batch::Batch;
+use crate::data::template::{Role, Template, Turn};
 use crate::eval::task::{evaluate_task, TaskOptions};
 use crate::generate::{generate_batch, Generation, Sampling};
 use crate::model::Model;
+use crate::stages::scorer::Scorer;
 use crate::stages::sft::Sequence;
-use crate::tasks::{Problem, Task, Verifier};
+use crate::tasks::Problem;
 use crate::tokenizer::{Special, Tokenizer};
 use crate::train::objective::{check_examples, Metrics};
 use crate::{Error, Result};
@@ -21,22 +23,24 @@ pub struct Drawn {
     /// Each prompt followed by a reply, the reply's tokens scored; `copies` replies per
     /// problem, the problems in order.
     pub replies: Vec<Sequence>,
-    /// The verifier's score of each reply.
+    /// The scorer's score of each reply.
     pub rewards: Vec<f64>,
 }
 
 /// What a reinforcement-learning run trains and is measured on: the training prompts and the
-/// held-out problems (both in the run's template), the tokenizer that reads the replies and the
-/// verifier that scores them.
+/// held-out problems (the user's messages, before any template), the policy's template and
+/// tokenizer, and the scorer of replies.
 pub struct TaskSetup {
-    /// Training prompts with their answers.
+    /// Training prompts (with their answers, for a task's verifier).
     pub prompts: Vec<Problem>,
-    /// Held-out problems for the greedy accuracy (none: no evaluation).
+    /// Held-out prompts for the evaluation (none: no evaluation).
     pub val: Vec<Problem>,
+    /// The template that frames a prompt for the policy.
+    pub template: Template,
     /// The policy's tokenizer.
     pub tok: Box<dyn Tokenizer>,
     /// Scores a reply.
-    pub verifier: Task,
+    pub scorer: Scorer,
 }
 
 impl TaskSetup {
@@ -53,10 +57,22 @@ impl TaskSetup {
         let problems: Vec<&Problem> = (0..prompts)
             .map(|_| &self.prompts[rng.below(self.prompts.len())])
             .collect();
+        self.reply_to(model, &problems, copies, format, rng.next_u64())
+    }
+
+    /// Draws `copies` replies to each of `problems` with sampling seed `seed`, and scores them.
+    fn reply_to(
+        &self,
+        model: &Model,
+        problems: &[&Problem],
+        copies: usize,
+        format: &dyn ReplyFormat,
+        seed: u64,
+    ) -> Result<Drawn> {
         let end = format.end();
         let mut asked = vec![];
-        for p in &problems {
-            let ids = self.tok.encode_with(&p.prompt, Special::Allow)?;
+        for p in problems {
+            let ids = self.tok.encode_with(&self.frame(p)?, Special::Allow)?;
             asked.extend(std::iter::repeat_n(ids, copies));
         }
         let g = Generation {
@@ -67,21 +83,31 @@ impl TaskSetup {
                 top_p: None,
             },
             stop_token: Some(end.0),
-            seed: rng.next_u64(),
+            seed,
             vocab_limit: Some(self.tok.vocab_size()),
         };
         let drawn = generate_batch(model, &asked, &g);
-        let (mut replies, mut rewards) = (vec![], vec![]);
-        for (i, (prompt, new)) in asked.iter().zip(&drawn).enumerate() {
+        let (mut replies, mut texts) = (vec![], vec![]);
+        for (prompt, new) in asked.iter().zip(&drawn) {
             let text = String::from_utf8_lossy(&self.tok.decode_bytes(new)?).into_owned();
-            let answer = text.split(end.1.as_str()).next().unwrap_or("").trim();
-            rewards.push(self.verifier.score(problems[i / copies], answer));
+            texts.push(text.split(end.1.as_str()).next().unwrap_or("").to_string());
             let mut ids = prompt.clone();
             ids.extend(new);
             let scored = (0..ids.len()).map(|t| t >= prompt.len()).collect();
             replies.push(Sequence { ids, scored });
         }
+        let each: Vec<&Problem> = problems
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(*p, copies))
+            .collect();
+        let rewards = self.scorer.score(&each, &texts)?;
         Ok(Drawn { replies, rewards })
+    }
+
+    /// The prompt of `p` in the policy's template.
+    fn frame(&self, p: &Problem) -> Result<String> {
+        self.template
+            .prompt(&[Turn::new(Role::User, p.prompt.as_str())])
     }
 
     /// Checks the training prompts before any rollout: each, with room for a reply of
@@ -98,7 +124,7 @@ impl TaskSetup {
         let ids = self
             .prompts
             .iter()
-            .map(|p| self.tok.encode_with(&p.prompt, Special::Allow))
+            .map(|p| self.tok.encode_with(&self.frame(p)?, Special::Allow))
             .collect::<Result<Vec<_>>>()?;
         if let Some(i) = ids.iter().position(|p| p.len() + room > cfg.block_size) {
             return Err(Error::Invalid(format!(
@@ -110,11 +136,25 @@ impl TaskSetup {
         check_examples("training", ids.iter().map(Vec::as_slice), cfg)
     }
 
-    /// Greedy accuracy and mean score on the held-out problems (none without problems).
+    /// The held-out metrics (none without held-out prompts). With a task's verifier: greedy
+    /// accuracy and mean score. With a model scorer: the mean reward of one reply per prompt
+    /// drawn at temperature 1 with a fixed seed, so that evaluations differ by the policy
+    /// alone.
     pub fn evaluate(&self, model: &Model, format: &dyn ReplyFormat) -> Result<Metrics> {
         if self.val.is_empty() {
             return Ok(vec![]);
         }
+        let Scorer::Task(task) = &self.scorer else {
+            let problems: Vec<&Problem> = self.val.iter().collect();
+            let drawn = self.reply_to(model, &problems, 1, format, 0)?;
+            let mean = drawn.rewards.iter().sum::<f64>() / drawn.rewards.len() as f64;
+            return Ok(vec![("val_mean_reward".to_string(), mean)]);
+        };
+        let framed = self
+            .val
+            .iter()
+            .map(|p| Ok(Problem::new(self.frame(p)?, p.answer.clone())))
+            .collect::<Result<Vec<_>>>()?;
         let options = TaskOptions {
             max_new_tokens: format.max_new_tokens(),
             samples: 0,
@@ -123,14 +163,7 @@ impl TaskSetup {
             seed: 0,
             reply_end: Some(format.end().clone()),
         };
-        let r = evaluate_task(
-            model,
-            self.tok.as_ref(),
-            &self.val,
-            &self.verifier,
-            "val",
-            &options,
-        )?;
+        let r = evaluate_task(model, self.tok.as_ref(), &framed, task, "val", &options)?;
         Ok(vec![
             ("val_accuracy".to_string(), r.accuracy),
             ("val_mean_score".to_string(), r.mean_score),

@@ -94,25 +94,51 @@ pub fn dedupe(problems: Vec<Problem>) -> Vec<Problem> {
 /// file and line of bad JSON, a missing or unknown field, or an empty prompt; a file with no
 /// problems is an error too.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Problem>> {
+    read_lines(path, |p: &Problem| p.prompt.as_str())
+}
+
+/// Reads prompts for a scorer that needs no answer: the lines of [`read_jsonl`], in which the
+/// answer may be left out (it is then empty).
+pub fn read_prompts(path: &Path) -> Result<Vec<Problem>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Prompt {
+        prompt: String,
+        #[serde(default)]
+        answer: String,
+    }
+    let lines = read_lines(path, |p: &Prompt| p.prompt.as_str())?;
+    Ok(lines
+        .into_iter()
+        .map(|p| Problem::new(p.prompt, p.answer))
+        .collect())
+}
+
+/// The records of a JSON Lines file, blank lines skipped; bad JSON or an empty prompt (as
+/// `prompt` reads it) is an error naming the line, and so is a file with none.
+fn read_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    prompt: impl Fn(&T) -> &str,
+) -> Result<Vec<T>> {
     let text = read_text(path)?;
-    let mut problems = vec![];
+    let mut records = vec![];
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let problem: Problem =
+        let record: T =
             serde_json::from_str(line).map_err(|e| Error::parse(path, i + 1, json_message(&e)))?;
-        if problem.prompt.is_empty() {
+        if prompt(&record).is_empty() {
             return Err(Error::parse(path, i + 1, "the prompt is empty"));
         }
-        problems.push(problem);
+        records.push(record);
     }
-    match problems.is_empty() {
+    match records.is_empty() {
         true => Err(Error::Invalid(format!(
             "{} holds no problems",
             path.display()
         ))),
-        false => Ok(problems),
+        false => Ok(records),
     }
 }
 
@@ -289,6 +315,28 @@ mod tests {
         assert!(err.ends_with("blank.jsonl holds no problems"), "{err}");
         let err = read_jsonl(&dir.path().join("absent.jsonl")).unwrap_err();
         assert!(err.to_string().contains("absent.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn prompts_for_a_model_scorer_need_no_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "{\"prompt\": \"She was\"}\n{\"prompt\": \"1=\", \"answer\": \"1\"}\n";
+        let path = write(dir.path(), "p.jsonl", text);
+        let prompts = read_prompts(&path).unwrap();
+        assert_eq!(
+            prompts,
+            [Problem::new("She was", ""), Problem::new("1=", "1")]
+        );
+        assert!(read_jsonl(&path).is_err(), "a task needs its answers");
+        let path = write(dir.path(), "e.jsonl", "{\"prompt\": \"\"}\n");
+        let err = read_prompts(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("e.jsonl, line 1: the prompt is empty"),
+            "{err}"
+        );
+        let path = write(dir.path(), "u.jsonl", "{\"prompt\": \"a\", \"x\": 1}\n");
+        let err = read_prompts(&path).unwrap_err().to_string();
+        assert!(err.contains("unknown field `x`"), "{err}");
     }
 
     #[test]
