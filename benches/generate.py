@@ -7,6 +7,9 @@ or several of the same length at once:
   values appended with torch.cat, causal scaled-dot-product attention over the cache);
 - transformers: GPT2LMHeadModel.generate with its own cache (greedy, exactly N new tokens).
 
+With --sample, each token is drawn from the full distribution at temperature 1 instead
+(multinomial of the softmax; transformers with do_sample, top_k 0).
+
 Each run starts from the same prompt of random tokens and produces --new-tokens tokens; the
 time of a run includes the prompts' forward pass; rates count the new tokens of every prompt. Rates are medians over --reps runs after one
 untimed run. Float32, no gradients, the given number of CPU threads.
@@ -75,12 +78,15 @@ class CachedGpt(nn.Module):
         return self.ln_f(x[:, -1]) @ self.wte.weight.t(), new
 
 
-def plain_run(model, prompt, n):
+def plain_run(model, prompt, n, sample):
     caches = [None] * len(model.blocks)
     logits, caches = model(prompt, caches)
     out = []
     for i in range(n):
-        nxt = logits.argmax(-1, keepdim=True)
+        if sample:
+            nxt = torch.multinomial(logits.softmax(-1), 1)
+        else:
+            nxt = logits.argmax(-1, keepdim=True)
         out.append(nxt)
         if i + 1 < n:
             logits, caches = model(nxt, caches)
@@ -106,6 +112,8 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=200)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sample", action="store_true",
+                    help="draw each token at temperature 1 from the full distribution")
     args = ap.parse_args()
     cfg = {"bias": False, **json.loads(args.config)}
     torch.set_num_threads(args.threads)
@@ -117,7 +125,7 @@ def main():
     result = {"torch": torch.__version__}
     with torch.inference_mode():
         model = CachedGpt(cfg).eval()
-        result["plain"] = timed(lambda: plain_run(model, prompt, n), args.reps, tokens)
+        result["plain"] = timed(lambda: plain_run(model, prompt, n, args.sample), args.reps, tokens)
         print(f"plain PyTorch loop: {result['plain']:.1f} tokens/s", file=sys.stderr)
         try:
             import transformers
@@ -132,7 +140,7 @@ def main():
             hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
             gen = lambda: hf.generate(
                 prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n,
-                min_new_tokens=n, do_sample=False)
+                min_new_tokens=n, do_sample=args.sample, top_k=0, top_p=1.0, temperature=1.0)
             result["transformers"] = timed(gen, args.reps, tokens)
             result["transformers_version"] = transformers.__version__
             print(f"transformers generate: {result['transformers']:.1f} tokens/s", file=sys.stderr)

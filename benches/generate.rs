@@ -4,6 +4,8 @@
 //! cargo bench --bench generate -- --shape shakespeare-char   # 6 layers, width 384, vocabulary 65
 //! cargo bench --bench generate -- --shape gpt2               # GPT-2 124M
 //! cargo bench --bench generate -- --batch 64                 # 64 prompts decoded together
+//! cargo bench --bench generate -- --shape stories-small --batch 32 --new-tokens 24 --sample
+//!                                                            # a rollout of `llm ppo`
 //! ```
 //!
 //! Both sides decode greedily, batch 1 (or `--batch N` prompts at once), with a key/value cache, from a randomly initialised
@@ -15,7 +17,11 @@
 //! package is installed, `transformers`' `generate`. `--no-reference` times our side only.
 //! With `--batch N`, N different random prompts of the same length are decoded together (ours:
 //! `llm::generate::generate_batch`; PyTorch's plain loop with a `(N, ...)` cache) and the rate
-//! counts the tokens of all of them.
+//! counts the tokens of all of them. With `--sample`, both sides draw each token from the full
+//! distribution at temperature 1 (no top-k or top-p) instead of taking the most likely one,
+//! as the rollouts of `llm ppo` do (PyTorch: `torch.multinomial` of the softmax; `transformers`
+//! with `do_sample=True, top_k=0`). Shapes: `shakespeare-char` (6 layers, width 384,
+//! vocabulary 65), `gpt2` (GPT-2 124M), `stories-small` (4 layers, width 128, vocabulary 2,048).
 //! The last lines printed are the ratios and the rows for `benches/RESULTS.md`.
 
 /// The `llm` binary's allocator, so the timed work runs as `llm train` and `llm sample` run it.
@@ -32,8 +38,8 @@ use std::process::Command;
 use std::time::Instant;
 use tensor::Rng;
 
-const USAGE: &str = "usage: generate [--shape shakespeare-char|gpt2] [--new-tokens N] [--reps N] \
-                     [--batch N] [--no-reference]";
+const USAGE: &str = "usage: generate [--shape shakespeare-char|gpt2|stories-small] \
+                     [--new-tokens N] [--reps N] [--batch N] [--sample] [--no-reference]";
 const PROMPT_LEN: usize = 16;
 
 struct Options {
@@ -42,6 +48,8 @@ struct Options {
     reps: usize,
     /// Prompts decoded together.
     batch: usize,
+    /// Draw tokens at temperature 1 instead of decoding greedily.
+    sample: bool,
     reference: bool,
 }
 
@@ -51,6 +59,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         new_tokens: 200,
         reps: 3,
         batch: 1,
+        sample: false,
         reference: true,
     };
     while let Some(flag) = args.next() {
@@ -66,6 +75,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--new-tokens" => o.new_tokens = count(value()?)?,
             "--reps" => o.reps = count(value()?)?,
             "--batch" => o.batch = count(value()?)?,
+            "--sample" => o.sample = true,
             "--no-reference" => o.reference = false,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -74,9 +84,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     Ok(o)
 }
 
-/// The model shape: the `shakespeare-char` preset with a 65-character vocabulary, or `gpt2`.
+/// The model shape: the `shakespeare-char` preset with a 65-character vocabulary, `gpt2`, or
+/// the `stories-small` preset with a 2,048-token vocabulary.
 fn config(shape: &str) -> Result<Config, String> {
     match shape {
+        "stories-small" => Ok(Config {
+            vocab_size: 2048,
+            dropout: 0.0,
+            ..Config::preset("stories-small").expect("a built-in preset")
+        }),
         "shakespeare-char" => Ok(Config {
             vocab_size: 65,
             dropout: 0.0,
@@ -100,7 +116,7 @@ fn ours(cfg: &Config, prompts: &[Vec<u32>], o: &Options) -> f64 {
     let g = Generation {
         max_new_tokens: o.new_tokens,
         sampling: Sampling {
-            temperature: 0.0,
+            temperature: if o.sample { 1.0 } else { 0.0 },
             top_k: None,
             top_p: None,
         },
@@ -138,6 +154,7 @@ fn reference(cfg: &Config, prompts: &[Vec<u32>], o: &Options) -> Option<Value> {
         .args(["--new-tokens", &o.new_tokens.to_string()])
         .args(["--reps", &o.reps.to_string()])
         .args(["--threads", &rayon::current_num_threads().to_string()])
+        .args(o.sample.then_some("--sample"))
         .stderr(std::process::Stdio::inherit())
         .output();
     match out {
@@ -179,8 +196,11 @@ fn main() {
         })
         .collect();
     let label = format!(
-        "generate {} tokens, batch {}, KV cache, {} shape",
-        o.new_tokens, o.batch, o.shape
+        "generate {} tokens, batch {}, KV cache, {}, {} shape",
+        o.new_tokens,
+        o.batch,
+        if o.sample { "sampled" } else { "greedy" },
+        o.shape
     );
     let threads = rayon::current_num_threads();
     let ours = ours(&cfg, &prompts, &o);

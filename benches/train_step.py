@@ -23,6 +23,14 @@ sft): the language-model loss over each right-padded sequence's tokens after its
 (--shape dpo): the first half of the sequences are the chosen replies and the second half the
 rejected ones; the policy's summed log-probabilities of the reply tokens, the same from a frozen
 copy of the initial model under no_grad (the reference), and the sigmoid DPO loss at beta 0.1.
+With --ppo instead, it is a PPO update (--shape ppo) on a rollout of those sequences with random
+rewards: the reply tokens' log-probabilities under the policy and a frozen copy (the reference)
+and a value model's values (a copy of the model with a zero-initialised one-output head), all
+under no_grad; per-token rewards -0.05 (logp - ref) with the reward added at each reply's last
+token; GAE (gamma 1, lambda 0.95) as a reversed loop over positions, vectorised over the batch;
+advantages whitened; the clipped policy loss (0.2) and the entropy at the reply positions; the
+value model's clipped value loss (0.2), backward, clipping and its own AdamW step (lr 1e-4, no
+decay) inside the step. Logits are computed at the reply positions only, as ours are.
 
 benches/train_step.rs runs this script with its own configuration in --config, so both sides
 train the same shape with the same hyperparameters. The last line on stdout is a JSON object:
@@ -215,6 +223,66 @@ def dpo_loss(model, reference, ids, targets, beta=0.1):
     return -F.logsigmoid(beta * h).mean()
 
 
+def scored_logps(model, ids, mask, targets):
+    """Log-probabilities of the targets at the positions of `mask`, and the log-softmax rows."""
+    logp = (model.hidden(ids)[mask] @ model.wte.weight.t()).log_softmax(-1)
+    return torch.gather(logp, 1, targets[mask].unsqueeze(-1)).squeeze(-1), logp
+
+
+class Critic(nn.Module):
+    """A value model: a copy of the policy's body and a one-output head at every position."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+        self.head = nn.Linear(body.wte.weight.shape[1], 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, ids, mask):
+        return self.head(self.body.hidden(ids)[mask]).squeeze(-1)
+
+
+def ppo_loss(model, reference, critic, critic_opt, ids, targets, rewards, beta=0.05, gamma=1.0,
+             lam=0.95, clip=0.2, value_clip=0.2):
+    """The clipped policy loss of one PPO update; steps the value model on the way."""
+    mask = targets != -100
+    b, t = ids.shape
+    with torch.no_grad():
+        old, _ = scored_logps(model, ids, mask, targets)
+        ref, _ = scored_logps(reference, ids, mask, targets)
+        values_flat = critic(ids, mask)
+        per_token = torch.zeros(b, t, device=ids.device)
+        values = torch.zeros(b, t, device=ids.device)
+        per_token[mask] = -beta * (old - ref)
+        values[mask] = values_flat
+        last = t - 1 - mask.flip(1).int().argmax(1)
+        per_token[torch.arange(b), last] += rewards
+        advantages = torch.zeros(b, t, device=ids.device)
+        running = torch.zeros(b, device=ids.device)
+        for i in reversed(range(t)):
+            next_value = values[:, i + 1] if i + 1 < t else torch.zeros(b, device=ids.device)
+            delta = per_token[:, i] + gamma * next_value - values[:, i]
+            running = (delta + gamma * lam * running) * mask[:, i]
+            advantages[:, i] = running
+        returns = (advantages + values)[mask]
+        a = advantages[mask]
+        a = (a - a.mean()) / (a.std(unbiased=False) + 1e-8)
+    new, logp = scored_logps(model, ids, mask, targets)
+    with torch.no_grad():  # for the log, as ours computes it
+        entropy = -(logp.exp() * logp).sum(-1).mean()
+    ratio = (new - old).exp()
+    loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
+    v = critic(ids, mask)
+    v_clipped = values_flat + (v - values_flat).clamp(-value_clip, value_clip)
+    value_loss = 0.5 * torch.max((v - returns) ** 2, (v_clipped - returns) ** 2).mean()
+    value_loss.backward()
+    torch.nn.utils.clip_grad_norm_(critic.parameters(), 1.0)
+    critic_opt.step()
+    critic_opt.zero_grad(set_to_none=True)
+    return loss
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -234,6 +302,9 @@ def main():
     ap.add_argument("--dpo", action="store_true",
                     help="with --lengths and --prompts: a DPO step, chosen replies first, then "
                          "rejected")
+    ap.add_argument("--ppo", action="store_true",
+                    help="with --lengths and --prompts: a PPO update on a rollout of those "
+                         "sequences")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N more steps and print the time per operator "
                          "(on a GPU, per kernel) to stderr")
@@ -253,11 +324,16 @@ def main():
     if cfg["lora_rank"] > 0:
         model = with_lora(model, cfg["lora_rank"], cfg["lora_alpha"])
     model = model.to(dev)
-    reference = None
-    if args.dpo:
+    reference, critic = None, None
+    if args.dpo or args.ppo:
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters():
             p.requires_grad_(False)
+    if args.ppo:
+        critic = Critic(copy.deepcopy(model)).to(dev)
+        critic_opt = torch.optim.AdamW(critic.parameters(), lr=1e-4, betas=(0.9, 0.95),
+                                       eps=1e-8, weight_decay=0.0, fused=dev.type == "cuda")
+        rewards = torch.rand(len(lengths), device=dev)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg["weight_decay"]},
@@ -296,7 +372,12 @@ def main():
         start = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        loss = dpo_loss(model, reference, *inputs) if reference is not None else model(*inputs)
+        if critic is not None:
+            loss = ppo_loss(model, reference, critic, critic_opt, *inputs, rewards)
+        elif reference is not None:
+            loss = dpo_loss(model, reference, *inputs)
+        else:
+            loss = model(*inputs)
         loss.backward()
         if cfg["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])

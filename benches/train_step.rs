@@ -8,6 +8,7 @@
 //! cargo bench --bench train_step -- --shape spam-classifier --lora 8 # a LoRA fine-tuning step
 //! cargo bench --bench train_step -- --shape sft                     # an instruction fine-tuning step
 //! cargo bench --bench train_step -- --shape dpo                     # a DPO step
+//! cargo bench --bench train_step -- --shape ppo                     # a PPO update
 //! ```
 //!
 //! Shapes (`--shape`), all without gradient accumulation and without dropout (PyTorch's
@@ -37,6 +38,15 @@
 //!   on them and a frozen reference's forward (no gradients), the sigmoid DPO loss at beta 0.1
 //!   over summed reply log-probabilities, learning rate 5e-5. The reference side computes
 //!   every position's logits, as a PyTorch DPO step usually does.
+//! - `ppo`: one update of `llm ppo` on the same base, given a rollout of 32 replies of
+//!   [`PPO_REPLIES`] tokens after an 8-token prompt (random ids and rewards) that fills one
+//!   minibatch: the log-probabilities of the reply tokens under the policy and the frozen
+//!   reference and the separate value model's values (no gradients), the per-token KL penalty
+//!   (0.05), GAE (gamma 1, lambda 0.95) and whitening; the policy's forward and backward on
+//!   the clipped loss (0.2) with the entropy of its next-token distributions, its AdamW step at
+//!   learning rate 3e-5; the value model's forward, backward on the clipped value loss and its
+//!   own AdamW step (1e-4, no decay). Both sides compute logits at the reply positions only.
+//!   The first losses differ (the rewards are drawn by each side's generator).
 //!
 //! One step is [`Trainer::step_on`] (for the classifier, [`Trainer::train_step`]): forward, backward, clipping to a global norm of 1, AdamW
 //! (decay 0.1 on matrices) at the warmup + cosine learning rate, with the preset's betas.
@@ -66,6 +76,9 @@ use llm::model::config::Config;
 use llm::model::Model;
 use llm::stages::dpo::{self, LossKind, Reduce, Settings};
 use llm::stages::pairs::PairSeqs;
+use llm::stages::ppo::{self, AdaptiveKl, Critic, Ppo};
+use llm::stages::rollout::{Drawn, TaskSetup};
+use llm::stages::scorer::Scorer;
 use llm::stages::sft::Sequence;
 use llm::train::objective::{Loss, Metrics, Objective};
 use llm::train::{trainable, StepStats, Trainer};
@@ -77,7 +90,7 @@ use std::time::Instant;
 use tensor::{Device, Rng, Tensor};
 
 const USAGE: &str = "usage: train_step [--device cpu|cuda] \
-                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier|sft|dpo | --tiny] \
+                     [--shape gpt2|gpt2-b4t64|shakespeare-char|nanogpt-cpu|tiny|spam-classifier|sft|dpo|ppo | --tiny] \
                      [--lora R] [--steps N] [--warmup N] [--reference FILE | --no-reference] [--profile N]";
 
 /// What to measure, from the command line.
@@ -191,12 +204,18 @@ const DPO_BATCH: [(usize, usize, usize); 8] = [
     (62, 110, 104),
 ];
 
+/// The rollout of the PPO update: each reply's length (the rollout repeats them 4 times), after
+/// a prompt of [`PPO_PROMPT`] tokens.
+const PPO_REPLIES: [usize; 8] = [24, 24, 17, 24, 9, 24, 21, 24];
+const PPO_PROMPT: usize = 8;
+
 /// The longest sequence of a padded batch of `shape`, or `None` for a language-model shape.
 fn padded_length(shape: &str) -> Option<usize> {
     match shape {
         "spam-classifier" => LENGTHS.iter().max().copied(),
         "sft" => SFT_BATCH.iter().map(|b| b.1).max(),
         "dpo" => DPO_BATCH.iter().map(|b| b.1.max(b.2)).max(),
+        "ppo" => PPO_REPLIES.iter().max().map(|r| PPO_PROMPT + r),
         _ => None,
     }
 }
@@ -265,6 +284,12 @@ fn config(shape: &str, lora: usize) -> Result<Config, String> {
             min_lr: 5e-6,
             ..config("sft", 0)?
         },
+        "ppo" => Config {
+            batch_size: 4 * PPO_REPLIES.len(),
+            learning_rate: 3e-5,
+            min_lr: 3e-6,
+            ..config("sft", 0)?
+        },
         "tiny" => Config {
             vocab_size: 512,
             block_size: 64,
@@ -297,6 +322,10 @@ fn label(cfg: &Config, shape: &str) -> String {
     };
     let task = match (cfg.n_classes, shape) {
         (0, "dpo") => format!("DPO on {} pairs with a live reference", DPO_BATCH.len()),
+        (0, "ppo") => format!(
+            "a PPO update on {} replies with a value model",
+            cfg.batch_size
+        ),
         (0, _) => "instruction fine-tuning (loss on the replies)".to_string(),
         (k, _) => format!("{k}-class classifier"),
     };
@@ -467,6 +496,81 @@ impl Objective for FixedDpo {
     }
 }
 
+/// A PPO objective that trains on the same rollout at every step: [`PPO_REPLIES`] random
+/// replies with random rewards, against a frozen copy of the initial policy and a value model
+/// made from another (the trainer builds its model from the same seed).
+struct FixedPpo {
+    ppo: Ppo,
+    drawn: Drawn,
+}
+
+impl FixedPpo {
+    fn new(cfg: &Config, rng: &mut Rng, device: Device) -> llm::Result<FixedPpo> {
+        let replies = (0..cfg.batch_size)
+            .map(|i| {
+                let n = PPO_PROMPT + PPO_REPLIES[i % PPO_REPLIES.len()];
+                Sequence {
+                    ids: (0..n).map(|_| rng.below(cfg.vocab_size) as u32).collect(),
+                    scored: (0..n).map(|t| t >= PPO_PROMPT).collect(),
+                }
+            })
+            .collect();
+        let rewards = (0..cfg.batch_size).map(|_| rng.uniform()).collect();
+        let start = || {
+            let m = Model::new(cfg, &mut Rng::new(cfg.seed), &SharedRng::new(0));
+            m.to_device(device).map(|()| m)
+        };
+        let reference = start()?;
+        reference.freeze();
+        let critic = Critic::new(start()?, 1e-4, device)?;
+        let task = TaskSetup {
+            prompts: vec![],
+            val: vec![],
+            template: llm::data::template::Template::Plain,
+            tok: Box::new(llm::tokenizer::CharTokenizer::from_corpus("ab")?),
+            scorer: Scorer::Task(llm::tasks::Task::Arithmetic),
+        };
+        let kl = AdaptiveKl {
+            beta: 0.05,
+            target: None,
+            horizon: 10_000.0,
+        };
+        let settings = ppo::Settings {
+            group: 1,
+            prompts: cfg.batch_size,
+            minibatch: cfg.batch_size,
+            epochs: 1,
+            clip: 0.2,
+            value_clip: 0.2,
+            gamma: 1.0,
+            lambda: 0.95,
+            entropy_coef: 0.0,
+            max_new_tokens: *PPO_REPLIES.iter().max().expect("replies"),
+            end: (0, String::new()),
+        };
+        Ok(FixedPpo {
+            ppo: Ppo::new(task, reference, critic, kl, settings),
+            drawn: Drawn { replies, rewards },
+        })
+    }
+}
+
+impl Objective for FixedPpo {
+    fn check(&self, _cfg: &Config) -> llm::Result<()> {
+        Ok(())
+    }
+
+    fn loss(&mut self, model: &Model, rng: &mut Rng, device: Device) -> llm::Result<Loss> {
+        self.ppo
+            .set_rollout(model, self.drawn.clone(), rng, device)?;
+        self.ppo.loss(model, rng, device)
+    }
+
+    fn evaluate(&mut self, _: &Model, _: &mut Rng, _: Device) -> llm::Result<Metrics> {
+        Ok(vec![])
+    }
+}
+
 /// The trainer of `cfg`: a fresh GPT, or for the classifier shape with LoRA the model whose
 /// adapters and head alone train (as `llm classify train --train lora` sets it up).
 fn trainer(cfg: &Config, device: Device) -> llm::Result<Trainer> {
@@ -514,6 +618,10 @@ fn step(shape: &str, cfg: &Config, n: usize, device: Device) -> llm::Result<Step
     }
     if shape == "dpo" {
         let mut objective = FixedDpo::new(cfg, &mut rng, device)?;
+        return Ok(Box::new(move |t| t.train_step(&mut objective)));
+    }
+    if shape == "ppo" {
+        let mut objective = FixedPpo::new(cfg, &mut rng, device)?;
         return Ok(Box::new(move |t| t.train_step(&mut objective)));
     }
     let tokens: Vec<u32> = (0..1 << 20)
@@ -659,6 +767,12 @@ fn reference(cfg: &Config, o: &Options, script: &Path) -> Option<(Figures, Strin
             &list(DPO_BATCH.iter().chain(&DPO_BATCH).map(|b| b.0).collect()),
         ]);
         cmd.arg("--dpo");
+    }
+    if o.shape == "ppo" {
+        let lengths = (0..cfg.batch_size).map(|i| PPO_PROMPT + PPO_REPLIES[i % PPO_REPLIES.len()]);
+        cmd.args(["--lengths", &list(lengths.collect())]);
+        cmd.args(["--prompts", &list(vec![PPO_PROMPT; cfg.batch_size])]);
+        cmd.arg("--ppo");
     }
     eprintln!(
         "running the PyTorch reference: {python} {}",

@@ -9,6 +9,7 @@
 
 use crate::model::{DecodeState, Model};
 use autograd::no_grad;
+use rayon::prelude::*;
 use tensor::{with_packed_weights, Rng, Tensor};
 
 /// How to pick a token from logits.
@@ -42,11 +43,56 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
-/// Picks the next token from one row of logits.
+/// Picks the next token from one row of logits: the most likely at temperature 0; otherwise a
+/// draw from the softmax of `logits / temperature`, cut to the top-k and top-p candidates.
+///
+/// A draw takes `u`, uniform in `[0, total mass)`, and walks the candidates by decreasing
+/// logit (ties by id) until `u` falls inside one. Without top-k and top-p the walk needs no
+/// sort ([`draw_by_selection`]) and lands on the token [`sample_sorted`] lands on, so a seed
+/// draws the same tokens either way (up to rounding in the sums of probability mass).
 pub fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
     if s.temperature <= 0.0 {
         return argmax(logits) as u32;
     }
+    if s.top_k.is_none() && s.top_p.is_none() {
+        return draw_by_selection(logits, s.temperature, rng.uniform());
+    }
+    sample_sorted(logits, s, rng)
+}
+
+/// The draw of [`sample`] with every token a candidate, `unit` uniform in `[0, 1)`. Rather
+/// than sort, it halves the candidates: put the tokens that rank in the first half of the walk
+/// before the middle (a selection, linear time), and if `u` falls inside their mass keep
+/// them, else subtract it and keep the rest; one token is left after `log2(V)` rounds, in
+/// about `3V` steps in all.
+fn draw_by_selection(logits: &[f32], temperature: f64, unit: f64) -> u32 {
+    let scaled: Vec<f64> = logits.iter().map(|&l| l as f64 / temperature).collect();
+    let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weight: Vec<f64> = scaled.iter().map(|&x| (x - max).exp()).collect();
+    let mut u = unit * weight.iter().sum::<f64>();
+    let walk_order = |a: &u32, b: &u32| {
+        let (a, b) = (*a as usize, *b as usize);
+        scaled[b].total_cmp(&scaled[a]).then(a.cmp(&b))
+    };
+    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+    let mut part = &mut ids[..];
+    while part.len() > 1 {
+        let mid = part.len() / 2;
+        part.select_nth_unstable_by(mid, walk_order);
+        let ahead: f64 = part[..mid].iter().map(|&i| weight[i as usize]).sum();
+        if u < ahead {
+            part = &mut part[..mid];
+        } else {
+            u -= ahead;
+            part = &mut part[mid..];
+        }
+    }
+    part[0]
+}
+
+/// The draw of [`sample`] by sorting every candidate first: the plain reference of
+/// [`draw_by_selection`], and the path of top-k and top-p.
+pub fn sample_sorted(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
     let scaled: Vec<f64> = logits.iter().map(|&l| l as f64 / s.temperature).collect();
     // Candidates by decreasing logit (ties by id, so the order is deterministic).
     let mut order: Vec<usize> = (0..scaled.len()).collect();
@@ -191,12 +237,14 @@ fn decode_batch(model: &Model, prompts: &[Vec<u32>], g: &Generation) -> Vec<Vec<
         })
         .collect();
     for step in 0..g.max_new_tokens {
-        for s in seqs.iter_mut().filter(|s| !s.done) {
+        // Each sequence draws with its own generator, so drawing them in parallel changes
+        // nothing but the time.
+        seqs.par_iter_mut().filter(|s| !s.done).for_each(|s| {
             let next = sample(g.drawable(&s.logits), &g.sampling, &mut s.rng);
             s.tokens.push(next);
             s.new.push(next);
             s.done = Some(next) == g.stop_token;
-        }
+        });
         if step + 1 == g.max_new_tokens {
             break;
         }
@@ -384,6 +432,31 @@ mod tests {
             [0, 1].into_iter().collect(),
             "0.5 of the mass needs the top two tokens"
         );
+    }
+
+    #[test]
+    fn the_draw_by_selection_picks_what_the_sorted_draw_picks() {
+        let plain = Sampling {
+            temperature: 0.7,
+            top_k: None,
+            top_p: None,
+        };
+        let mut logits_rng = Rng::new(5);
+        for n in [1, 2, 7, 65, 2048] {
+            for peak in [0.1, 3.0, 30.0] {
+                let mut logits: Vec<f32> = (0..n)
+                    .map(|_| (logits_rng.normal() * peak) as f32)
+                    .collect();
+                if n > 3 {
+                    logits[3] = logits[1]; // a tie, broken by id
+                }
+                for seed in 0..50 {
+                    let selected = sample(&logits, &plain, &mut Rng::new(seed));
+                    let sorted = sample_sorted(&logits, &plain, &mut Rng::new(seed));
+                    assert_eq!(selected, sorted, "n {n}, peak {peak}, seed {seed}");
+                }
+            }
+        }
     }
 
     #[test]

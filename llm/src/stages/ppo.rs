@@ -282,8 +282,36 @@ impl Ppo {
 
     /// Draws and scores a rollout, and computes its advantages and returns.
     fn draw(&mut self, model: &Model, rng: &mut Rng, device: Device) -> Result<Rollout> {
+        let s = &self.settings;
+        let drawn = self.task.draw(model, s.prompts, s.group, s, rng)?;
+        self.prepare(model, drawn, rng, device)
+    }
+
+    /// Makes `drawn` the rollout the next steps train on, as if the policy `model` had drawn
+    /// it: the log-probabilities, values, advantages and returns computed, the minibatches
+    /// queued. (A benchmark times an update on a fixed rollout this way.)
+    pub fn set_rollout(
+        &mut self,
+        model: &Model,
+        drawn: Drawn,
+        rng: &mut Rng,
+        device: Device,
+    ) -> Result<()> {
+        self.rollout = Some(self.prepare(model, drawn, rng, device)?);
+        Ok(())
+    }
+
+    /// The log-probabilities under the policy and the reference, the values, the advantages
+    /// and returns of a drawn rollout, and its minibatches.
+    fn prepare(
+        &mut self,
+        model: &Model,
+        drawn: Drawn,
+        rng: &mut Rng,
+        device: Device,
+    ) -> Result<Rollout> {
+        let Drawn { replies, rewards } = drawn;
         let s = self.settings.clone();
-        let Drawn { replies, rewards } = self.task.draw(model, s.prompts, s.group, &s, rng)?;
         let (pad, chunk) = (s.end.0, s.minibatch);
         let old = rollout::logps_of(model, &replies, chunk, pad, device);
         let reference = rollout::logps_of(&self.reference, &replies, chunk, pad, device);

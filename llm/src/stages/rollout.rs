@@ -19,6 +19,7 @@ use autograd::{no_grad, Var};
 use tensor::{Device, Rng, Tensor};
 
 /// Replies with their rewards.
+#[derive(Clone, Debug)]
 pub struct Drawn {
     /// Each prompt followed by a reply, the reply's tokens scored; `copies` replies per
     /// problem, the problems in order.
