@@ -95,6 +95,12 @@ fn grpo_on_a_trivial_reward_reaches_it() {
     for name in ["clip_fraction", "approx_kl", "reply_tokens"] {
         assert!(log[1][name].is_f64(), "{name} not logged: {}", log[1]);
     }
+    let svg = std::fs::read_to_string(run.join("reward.svg")).unwrap();
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        2,
+        "the rollouts' and the held-out rewards"
+    );
 }
 
 /// The lines of a run's log.

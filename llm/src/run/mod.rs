@@ -36,9 +36,19 @@ pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const LOG: &str = "log.jsonl";
 /// The loss curve's file name.
 pub const CURVE: &str = "loss.svg";
+/// The reward curve's file name (reinforcement learning).
+pub const REWARD_CURVE: &str = "reward.svg";
 
 /// The files of a run, besides its lock.
-pub const RUN_FILES: [&str; 6] = [CONFIG, TOKENIZER, source::DATA, CHECKPOINT, LOG, CURVE];
+pub const RUN_FILES: [&str; 7] = [
+    CONFIG,
+    TOKENIZER,
+    source::DATA,
+    CHECKPOINT,
+    LOG,
+    CURVE,
+    REWARD_CURVE,
+];
 
 /// True when `dir` holds a run (its configuration, checkpoint or log).
 pub fn holds_run(dir: &Path) -> bool {

@@ -8,9 +8,9 @@
 
 use super::log::{History, TrainLog};
 use super::objective::{Metrics, Objective};
-use super::plot::{loss_curve_svg, Series};
+use super::plot::{curve_svg, Series};
 use super::Trainer;
-use crate::run::{self, CURVE};
+use crate::run::{self, CURVE, REWARD_CURVE};
 use crate::{Error, Result};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +59,9 @@ pub fn drive(
         units += s.tok_per_s * s.ms / 1e3;
         log.step(&s)?;
         history.train.push((s.step, s.loss));
+        if let Some((_, r)) = s.metrics.iter().find(|(k, _)| k == "reward") {
+            history.reward.push((s.step, *r));
+        }
         progress.set_position(s.step as u64);
         progress.set_message(format!(
             "loss {:.4} | lr {:.2e} | {:.0} {unit}/s",
@@ -128,9 +131,9 @@ fn evaluate(
     if let Err(e) = log.eval(trainer.step, &metrics) {
         say(progress, &format!("warning: {e}"));
     }
-    if let Some((_, v)) = metrics.iter().find(|(k, _)| k == "val_loss") {
-        history.val.push((trainer.step, *v));
-    }
+    history.record_eval(trainer.step, |name| {
+        metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    });
     say(
         progress,
         &format!("step {}{}", trainer.step, describe(&metrics, ": ")),
@@ -150,10 +153,31 @@ fn stopped(e: Error, out: &Path, saved_step: Option<usize>) -> Error {
     Error::Invalid(format!("{e}; stopping: {left}"))
 }
 
-/// Writes the loss curve of a run at `step`.
+/// Writes the loss curve of a run at `step`, and for reinforcement learning the reward curve.
 fn write_curve(out: &Path, step: usize, history: &History) -> Result<()> {
-    let svg = loss_curve_svg(
-        &format!("{} ({step} steps)", out.display()),
+    let title = format!("{} ({step} steps)", out.display());
+    if !history.reward.is_empty() {
+        let svg = curve_svg(
+            &title,
+            "reward",
+            &[
+                Series {
+                    name: "rollout mean",
+                    color: "#1f77b4",
+                    points: &history.reward,
+                },
+                Series {
+                    name: "held out",
+                    color: "#d62728",
+                    points: &history.val_reward,
+                },
+            ],
+        );
+        run::write_atomically(&out.join(REWARD_CURVE), svg.as_bytes())?;
+    }
+    let svg = curve_svg(
+        &title,
+        "loss",
         &[
             Series {
                 name: "train",

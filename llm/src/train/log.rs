@@ -17,6 +17,11 @@ pub struct History {
     pub train: Vec<(usize, f64)>,
     /// `(step, val_loss)` of each evaluation that had a validation split.
     pub val: Vec<(usize, f64)>,
+    /// `(step, reward)` of each logged step of reinforcement learning (its rollout's mean).
+    pub reward: Vec<(usize, f64)>,
+    /// `(step, value)` of each evaluation of reinforcement learning on held-out prompts: the
+    /// mean reward with a model scorer, the mean score with a verifier.
+    pub val_reward: Vec<(usize, f64)>,
 }
 
 impl History {
@@ -27,8 +32,19 @@ impl History {
         if let Some(loss) = line["loss"].as_f64() {
             self.train.push((step, loss));
         }
-        if let Some(val) = line["val_loss"].as_f64() {
+        self.record_eval(step, |name| line[name].as_f64());
+        if let Some(reward) = line["reward"].as_f64() {
+            self.reward.push((step, reward));
+        }
+    }
+
+    /// Records the held-out values of an evaluation at `step`, read by `metric`.
+    pub fn record_eval(&mut self, step: usize, metric: impl Fn(&str) -> Option<f64>) {
+        if let Some(val) = metric("val_loss") {
             self.val.push((step, val));
+        }
+        if let Some(val) = metric("val_mean_reward").or_else(|| metric("val_mean_score")) {
+            self.val_reward.push((step, val));
         }
     }
 }

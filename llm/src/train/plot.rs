@@ -1,5 +1,5 @@
-//! The loss curve as a self-contained SVG picture: training loss per step and validation loss
-//! at each evaluation, on shared axes.
+//! Curves as self-contained SVG pictures: a value per step (training loss, or the mean reward of
+//! reinforcement learning) and its held-out counterpart at each evaluation, on shared axes.
 
 use std::fmt::Write;
 
@@ -13,7 +13,7 @@ pub struct Series<'a> {
     pub name: &'a str,
     /// SVG colour of the line and legend entry (for example `"#1f77b4"`).
     pub color: &'a str,
-    /// `(step, loss)` pairs in drawing order; non-finite losses are left out of the drawing.
+    /// `(step, value)` pairs in drawing order; non-finite values are left out of the drawing.
     pub points: &'a [(usize, f64)],
 }
 
@@ -34,8 +34,8 @@ fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Renders the series as an SVG document titled `title`.
-pub fn loss_curve_svg(title: &str, series: &[Series]) -> String {
+/// Renders the series as an SVG document titled `title`, its vertical axis named `y_label`.
+pub fn curve_svg(title: &str, y_label: &str, series: &[Series]) -> String {
     let all: Vec<(usize, f64)> = series
         .iter()
         .flat_map(|s| s.points.iter().copied())
@@ -96,9 +96,10 @@ pub fn loss_curve_svg(title: &str, series: &[Series]) -> String {
     );
     let _ = writeln!(
         svg,
-        r#"<text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {})">loss</text>"#,
+        r#"<text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>"#,
         HEIGHT / 2.0,
-        HEIGHT / 2.0
+        HEIGHT / 2.0,
+        escape(y_label)
     );
     for (i, s) in series.iter().enumerate() {
         let pts: Vec<String> = s
@@ -152,8 +153,9 @@ mod tests {
     fn draws_both_series_with_axes() {
         let train: Vec<(usize, f64)> = (0..100).map(|s| (s, 4.0 - s as f64 * 0.02)).collect();
         let val = [(0, 4.1), (50, 3.2), (99, 2.3)];
-        let svg = loss_curve_svg(
+        let svg = curve_svg(
             "run <a>",
+            "loss",
             &[
                 Series {
                     name: "train",
@@ -169,7 +171,7 @@ mod tests {
         );
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.contains("run &lt;a&gt;") && svg.contains(">val<"));
+        assert!(svg.contains("run &lt;a&gt;") && svg.contains(">val<") && svg.contains(">loss<"));
     }
 
     #[test]
