@@ -57,7 +57,7 @@ impl KvCache {
     }
 
     /// Writes new keys and values `(B, NH, T_new, HS)` after the cached positions.
-    fn append(&mut self, k: &Tensor, v: &Tensor) {
+    pub(crate) fn append(&mut self, k: &Tensor, v: &Tensor) {
         let need = self.len + k.dim(2);
         if self.k.as_ref().is_none_or(|buf| buf.dim(2) < need) {
             let room = if self.reserved >= need {
@@ -103,13 +103,13 @@ impl KvCache {
     }
 
     /// The cached keys and values `(B, NH, len, HS)`, as views of the buffers.
-    fn filled(&self) -> (Tensor, Tensor) {
+    pub(crate) fn filled(&self) -> (Tensor, Tensor) {
         let view = |buf: &Option<Tensor>| buf.as_ref().expect("appended").narrow(2, 0, self.len);
         (view(&self.k), view(&self.v))
     }
 
     /// Row `b` of the buffers, for [`Tensor::attention_decode`].
-    fn rows(&self, b: usize) -> (Tensor, Tensor) {
+    pub(crate) fn rows(&self, b: usize) -> (Tensor, Tensor) {
         let row = |buf: &Option<Tensor>| buf.as_ref().expect("appended").narrow(0, b, 1);
         (row(&self.k), row(&self.v))
     }
@@ -117,7 +117,7 @@ impl KvCache {
 
 /// One decoding step: `q (B, NH, 1, HS)`, row `b` attending to the `len` positions of
 /// `rows[b]` (keys and values `(1, NH, cap, HS)`).
-fn decode(q: &Var, rows: &[(Tensor, Tensor)], len: impl Fn(usize) -> usize) -> Var {
+pub(crate) fn decode(q: &Var, rows: &[(Tensor, Tensor)], len: impl Fn(usize) -> usize) -> Var {
     let views: Vec<CacheView> = rows
         .iter()
         .enumerate()

@@ -2,7 +2,8 @@
 //!
 //! Every layer implements [`Module`]: a forward pass, parameters with stable dotted names, and
 //! a train/eval switch. The transformer pieces (attention with a KV cache, MLP, pre-LayerNorm
-//! block) are what the GPT in the `llm` crate is built from.
+//! block) are what the GPT in the `llm` crate is built from; RMS norm, rotary embeddings,
+//! grouped-query attention and the SwiGLU block make up Llama's block ([`llama_block`]).
 //!
 //! Beside the layers: LoRA adapters ([`lora`]), optimizers ([`optim`]), learning-rate
 //! schedules ([`schedule`]), gradient clipping ([`clip`]) and safetensors state dicts
@@ -44,15 +45,20 @@ pub mod block;
 pub mod clip;
 pub mod dropout;
 pub mod embedding;
+pub mod gqa;
 pub mod init;
 pub mod layer_norm;
 pub mod linear;
+pub mod llama_block;
 pub mod lora;
 pub mod mlp;
 pub mod module;
 pub mod optim;
+pub mod rms_norm;
+pub mod rope;
 pub mod schedule;
 pub mod state_dict;
+pub mod swiglu;
 
 pub use activation::{Gelu, Relu};
 pub use attention::{CausalSelfAttention, KvCache};
@@ -60,11 +66,16 @@ pub use batch_norm::BatchNorm1d;
 pub use block::{Block, BlockConfig};
 pub use dropout::{Dropout, SharedRng};
 pub use embedding::Embedding;
+pub use gqa::GroupedQueryAttention;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
+pub use llama_block::{LlamaBlock, LlamaBlockConfig};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::Mlp;
 pub use module::Module;
 pub use optim::{AdamW, AdamWConfig, Optimizer, OptimizerState, Sgd, SgdConfig};
+pub use rms_norm::RmsNorm;
+pub use rope::Rope;
 pub use schedule::Schedule;
 pub use state_dict::StateDict;
+pub use swiglu::SwiGlu;
