@@ -4,8 +4,9 @@
 //!
 //! The sizes that fix the number of weights are checked against tensors in the file's header:
 //! for GPT the token and position embeddings (`vocab_size x n_embd`, `block_size x n_embd`) and
-//! the number of blocks (the last block's first layer norm is there, one more is not); for the
-//! bigram model its table (`vocab_size x vocab_size`). Every other shape follows from these and
+//! the number of blocks (the last block's first layer norm is there, one more is not); for
+//! Llama the token embedding and the number of blocks likewise; for the bigram model its table
+//! (`vocab_size x vocab_size`). Every other shape follows from these and
 //! is checked when the weights are copied in.
 
 use super::config::{Architecture, Config};
@@ -36,18 +37,24 @@ pub fn config_matches_weights(
             [cfg.vocab_size, cfg.vocab_size],
             "vocab_size x vocab_size",
         ),
-        Architecture::Gpt => {
+        Architecture::Gpt | Architecture::Llama => {
+            let (embedding, first_norm) = match cfg.model {
+                Architecture::Gpt => {
+                    expect_shape(
+                        "wpe.weight",
+                        [cfg.block_size, cfg.n_embd],
+                        "block_size x n_embd",
+                    )?;
+                    ("wte.weight", "ln1.weight")
+                }
+                _ => ("tok_embeddings.weight", "attn_norm.weight"),
+            };
             expect_shape(
-                "wte.weight",
+                embedding,
                 [cfg.vocab_size, cfg.n_embd],
                 "vocab_size x n_embd",
             )?;
-            expect_shape(
-                "wpe.weight",
-                [cfg.block_size, cfg.n_embd],
-                "block_size x n_embd",
-            )?;
-            let block = |i: usize| stored(&format!("blocks.{i}.ln1.weight"));
+            let block = |i: usize| stored(&format!("blocks.{i}.{first_norm}"));
             let last_present = dict.shape(&block(cfg.n_layer - 1)).is_some();
             if !last_present || dict.shape(&block(cfg.n_layer)).is_some() {
                 let held = (0..)

@@ -19,6 +19,8 @@ pub enum Architecture {
     Bigram,
     /// GPT-2: learned positions, pre-LayerNorm blocks, GELU MLP, tied embeddings.
     Gpt,
+    /// Llama as llama2.c has it: RMS norms, rotary positions, grouped-query attention, SwiGLU.
+    Llama,
 }
 
 /// Everything that defines a training run.
@@ -30,13 +32,17 @@ pub struct Config {
     /// Vocabulary size; 0 means "take it from the tokenizer".
     pub vocab_size: usize,
     /// Context length in tokens: the length of each training sequence, and for GPT the number
-    /// of learned positions (the longest input it takes).
+    /// of learned positions (the longest input it takes). Also read as `max_seq_len`.
+    #[serde(alias = "max_seq_len")]
     pub block_size: usize,
-    /// Number of transformer blocks (GPT only).
+    /// Number of transformer blocks (GPT and Llama). Also read as `n_layers`.
+    #[serde(alias = "n_layers")]
     pub n_layer: usize,
-    /// Attention heads per block; must divide `n_embd` (GPT only).
+    /// Attention heads per block; must divide `n_embd` (GPT and Llama). Also read as `n_heads`.
+    #[serde(alias = "n_heads")]
     pub n_head: usize,
-    /// Width of the residual stream (GPT only).
+    /// Width of the residual stream (GPT and Llama). Also read as `dim`.
+    #[serde(alias = "dim")]
     pub n_embd: usize,
     /// Dropout probability in training, in `[0, 1)`.
     pub dropout: f64,
@@ -85,6 +91,30 @@ pub struct Config {
     /// LoRA's scale numerator: an adapter's update is multiplied by `lora_alpha / lora_rank`.
     #[serde(default)]
     pub lora_alpha: f64,
+    /// Llama: key/value heads, dividing `n_head` (0: as many as `n_head`). Also read as
+    /// `n_kv_heads`.
+    #[serde(default, alias = "n_kv_heads", skip_serializing_if = "is_zero")]
+    pub n_kv_head: usize,
+    /// Llama: the width of the SwiGLU block.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden_dim: usize,
+    /// Llama: the RMS norms' epsilon (0: 1e-5).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub norm_eps: f64,
+    /// Llama: the rotary embeddings' base (0: 10,000).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub rope_theta: f64,
+    /// Llama: an output head of its own instead of the token embedding's transpose.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untied_head: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Names of the presets, the first being the default.
@@ -226,6 +256,11 @@ impl Config {
             pool: Pool::Last,
             lora_rank: 0,
             lora_alpha: 0.0,
+            n_kv_head: 0,
+            hidden_dim: 0,
+            norm_eps: 0.0,
+            rope_theta: 0.0,
+            untied_head: false,
         }
     }
 
@@ -383,11 +418,14 @@ impl Config {
                 ));
             }
         }
-        if self.model == Architecture::Gpt && !self.n_embd.is_multiple_of(self.n_head) {
+        if self.model != Architecture::Bigram && !self.n_embd.is_multiple_of(self.n_head) {
             return fail(format!(
                 "n_embd ({}) must be a multiple of n_head ({})",
                 self.n_embd, self.n_head
             ));
+        }
+        if self.model == Architecture::Llama {
+            self.validate_llama()?;
         }
         let in_unit = |key: &str, v: f64| -> Result<(), ConfigError> {
             match (0.0..1.0).contains(&v) {
@@ -436,8 +474,39 @@ impl Config {
         }
     }
 
-    /// Each size key with its value and its upper bound. The GPT-only keys count only for
-    /// GPT.
+    /// The keys only Llama reads: the head size is even (rotary pairs), `n_kv_head` divides
+    /// `n_head`, `hidden_dim` is set, and the epsilon and base are finite and not negative.
+    fn validate_llama(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError(m));
+        if !(self.n_embd / self.n_head).is_multiple_of(2) {
+            return fail(format!(
+                "llama: the head size n_embd / n_head ({}) must be even for rotary embeddings",
+                self.n_embd / self.n_head
+            ));
+        }
+        if !self.n_head.is_multiple_of(self.kv_heads()) {
+            return fail(format!(
+                "llama: n_kv_head ({}) must divide n_head ({})",
+                self.n_kv_head, self.n_head
+            ));
+        }
+        if self.hidden_dim == 0 || self.hidden_dim > 4 * LIMITS.n_embd {
+            return fail(format!(
+                "llama: hidden_dim {} must be from 1 to {}",
+                self.hidden_dim,
+                4 * LIMITS.n_embd
+            ));
+        }
+        for (key, v) in [("norm_eps", self.norm_eps), ("rope_theta", self.rope_theta)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return fail(format!("llama: {key} {v} must be a finite number >= 0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each size key with its value and its upper bound. The transformer's keys count only for
+    /// GPT and Llama.
     fn sizes(&self) -> Vec<(&'static str, usize, usize)> {
         let mut sizes = vec![
             ("vocab_size", self.vocab_size, LIMITS.vocab_size),
@@ -450,7 +519,7 @@ impl Config {
             ),
             ("eval_iters", self.eval_iters, LIMITS.batch),
         ];
-        if self.model == Architecture::Gpt {
+        if self.model != Architecture::Bigram {
             sizes.extend([
                 ("n_layer", self.n_layer, LIMITS.n_layer),
                 ("n_head", self.n_head, LIMITS.n_embd),
@@ -458,6 +527,30 @@ impl Config {
             ]);
         }
         sizes
+    }
+
+    /// Llama's key/value heads (`n_kv_head`, or `n_head` when 0).
+    pub fn kv_heads(&self) -> usize {
+        match self.n_kv_head {
+            0 => self.n_head,
+            n => n,
+        }
+    }
+
+    /// Llama's RMS norm epsilon (`norm_eps`, or 1e-5 when 0).
+    pub fn norm_eps(&self) -> f64 {
+        match self.norm_eps {
+            0.0 => crate::model::llama::NORM_EPS,
+            e => e,
+        }
+    }
+
+    /// Llama's rotary base (`rope_theta`, or 10,000 when 0).
+    pub fn rope_theta(&self) -> f64 {
+        match self.rope_theta {
+            0.0 => crate::model::llama::ROPE_THETA,
+            t => t,
+        }
     }
 
     /// Tokens consumed by one optimizer step.

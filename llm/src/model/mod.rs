@@ -6,6 +6,8 @@ pub mod config;
 pub mod gpt;
 pub mod heads;
 pub mod hf;
+pub mod llama;
+pub mod llama2c;
 
 use crate::data::batch::{masked_cross_entropy, IGNORE};
 use crate::model::config::{Architecture, Config};
@@ -13,6 +15,7 @@ use autograd::Var;
 use bigram::Bigram;
 use gpt::Gpt;
 use heads::{ClassifierHead, Pool};
+use llama::Llama;
 use nn::{KvCache, Linear, LoraConfig, Module, SharedRng};
 use tensor::{Rng, Tensor};
 
@@ -22,6 +25,8 @@ enum Body {
     Bigram(Bigram),
     /// The GPT-2-style transformer.
     Gpt(Gpt),
+    /// The Llama-style transformer.
+    Llama(Llama),
 }
 
 /// A language model (an architecture with its tied LM head) and the heads put on it: a
@@ -63,6 +68,7 @@ impl Model {
         let body = match cfg.model {
             Architecture::Bigram => Body::Bigram(Bigram::new(cfg.vocab_size, rng)),
             Architecture::Gpt => Body::Gpt(Gpt::new(cfg, rng, drop_rng)),
+            Architecture::Llama => Body::Llama(Llama::new(cfg, rng)),
         };
         let width = body.width();
         let mut model = Model {
@@ -125,8 +131,16 @@ impl Model {
     /// The GPT under the heads, if the architecture is GPT.
     pub fn gpt(&self) -> Option<&Gpt> {
         match &self.body {
-            Body::Bigram(_) => None,
             Body::Gpt(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The Llama under the heads, if the architecture is Llama.
+    pub fn llama(&self) -> Option<&Llama> {
+        match &self.body {
+            Body::Llama(m) => Some(m),
+            _ => None,
         }
     }
 
@@ -135,6 +149,7 @@ impl Model {
         match &self.body {
             Body::Bigram(m) => m.logits(ids),
             Body::Gpt(m) => m.logits(ids),
+            Body::Llama(m) => m.logits(ids),
         }
     }
 
@@ -146,6 +161,7 @@ impl Model {
                 "the bigram model has no hidden states to put a head on".into(),
             )),
             Body::Gpt(m) => Ok(m.hidden(ids)),
+            Body::Llama(m) => Ok(m.hidden(ids)),
         }
     }
 
@@ -219,12 +235,13 @@ impl Model {
         let device = self.device();
         let rows = Tensor::from_vec(rows, &[n]).to_device(device);
         let kept = Tensor::from_vec(kept, &[n]).to_device(device);
+        let picked = |hidden: Var| {
+            let width = hidden.dim(2);
+            hidden.reshape(&[all.len(), width]).index_select(0, &rows)
+        };
         let logits = match &self.body {
-            Body::Gpt(gpt) => {
-                let hidden = gpt.hidden(ids);
-                let width = hidden.dim(2);
-                gpt.lm_head(&hidden.reshape(&[all.len(), width]).index_select(0, &rows))
-            }
+            Body::Gpt(gpt) => gpt.lm_head(&picked(gpt.hidden(ids))),
+            Body::Llama(llama) => llama.lm_head(&picked(llama.hidden(ids))),
             Body::Bigram(m) => {
                 let logits = m.logits(ids);
                 let v = logits.dim(2);
@@ -251,6 +268,7 @@ impl Model {
         match &self.body {
             Body::Bigram(_) => usize::MAX,
             Body::Gpt(m) => m.block_size,
+            Body::Llama(m) => m.context,
         }
     }
 
@@ -259,6 +277,7 @@ impl Model {
         let layers = match &self.body {
             Body::Bigram(_) => 0,
             Body::Gpt(m) => m.blocks.len(),
+            Body::Llama(m) => m.blocks.len(),
         };
         DecodeState {
             caches: (0..layers).map(|_| KvCache::new()).collect(),
@@ -274,6 +293,7 @@ impl Model {
                 m.logits(&last).squeeze(1)
             }
             Body::Gpt(m) => m.logits_cached(ids, &mut state.caches),
+            Body::Llama(m) => m.logits_cached(ids, &mut state.caches),
         }
     }
 
@@ -282,13 +302,15 @@ impl Model {
     pub fn logits_next_ragged(&self, ids: &Tensor, states: &mut [&mut DecodeState]) -> Var {
         match &self.body {
             Body::Bigram(m) => m.logits(ids).squeeze(1),
-            Body::Gpt(m) => {
-                let mut caches: Vec<&mut [KvCache]> =
-                    states.iter_mut().map(|s| s.caches.as_mut_slice()).collect();
-                m.logits_ragged(ids, &mut caches)
-            }
+            Body::Gpt(m) => m.logits_ragged(ids, &mut caches_of(states)),
+            Body::Llama(m) => m.logits_ragged(ids, &mut caches_of(states)),
         }
     }
+}
+
+/// Each sequence's caches, one per block.
+fn caches_of<'a>(states: &'a mut [&mut DecodeState]) -> Vec<&'a mut [KvCache]> {
+    states.iter_mut().map(|s| s.caches.as_mut_slice()).collect()
 }
 
 impl Body {
@@ -296,6 +318,7 @@ impl Body {
         match self {
             Body::Bigram(m) => m,
             Body::Gpt(m) => m,
+            Body::Llama(m) => m,
         }
     }
 
@@ -303,6 +326,7 @@ impl Body {
         match self {
             Body::Bigram(m) => m,
             Body::Gpt(m) => m,
+            Body::Llama(m) => m,
         }
     }
 
@@ -310,6 +334,7 @@ impl Body {
         match self {
             Body::Bigram(m) => m.table.weight.dim(1),
             Body::Gpt(m) => m.wte.weight.dim(1),
+            Body::Llama(m) => m.tok_embeddings.weight.dim(1),
         }
     }
 }
