@@ -117,6 +117,24 @@ fn is_zero_f64(x: &f64) -> bool {
     *x == 0.0
 }
 
+/// llama2.c's names of keys, and ours.
+const ALIASES: [(&str, &str); 5] = [
+    ("dim", "n_embd"),
+    ("n_layers", "n_layer"),
+    ("n_heads", "n_head"),
+    ("n_kv_heads", "n_kv_head"),
+    ("max_seq_len", "block_size"),
+];
+
+/// The keys only Llama reads (left out of a GPT's saved configuration).
+const LLAMA_KEYS: [&str; 5] = [
+    "n_kv_head",
+    "hidden_dim",
+    "norm_eps",
+    "rope_theta",
+    "untied_head",
+];
+
 /// Names of the presets, the first being the default.
 pub const PRESETS: [&str; 5] = [
     "char-small",
@@ -201,16 +219,10 @@ pub fn parse_object(
     Ok(map)
 }
 
-/// The keys of model configurations of other families (llama2.c, Hugging Face Llama), by which
-/// a configuration this crate cannot load is recognised.
-const OTHER_FAMILY_KEYS: [&str; 6] = [
-    "dim",
-    "n_layers",
-    "hidden_dim",
-    "num_hidden_layers",
-    "hidden_size",
-    "intermediate_size",
-];
+/// The keys of Hugging Face model configurations (Llama, Mistral, ...), by which a
+/// configuration this crate cannot load is recognised. (llama2.c's own keys, `dim`, `n_layers`,
+/// `hidden_dim`, are read: see [`Architecture::Llama`].)
+const OTHER_FAMILY_KEYS: [&str; 3] = ["num_hidden_layers", "hidden_size", "intermediate_size"];
 
 /// An error for a JSON object that is another model family's configuration, if it is one.
 pub fn other_family(map: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
@@ -220,7 +232,9 @@ pub fn other_family(map: &serde_json::Map<String, serde_json::Value>) -> Option<
         .and_then(|t| t.as_str())
         .unwrap_or("Llama");
     Some(format!(
-        "this is a {family} configuration (it has `{key}`), and only GPT-2-style models (n_layer, n_head, n_embd) can be loaded"
+        "this is a Hugging Face {family} configuration (it has `{key}`); models here are \
+         configured with n_layer, n_head and n_embd (llama2.c's dim, n_layers and n_heads for \
+         \"model\": \"llama\")"
     ))
 }
 
@@ -360,19 +374,29 @@ impl Config {
         };
         let mut merged = serde_json::to_value(self).expect("a config serializes");
         let known = merged.as_object_mut().expect("a config is an object");
-        let unknown: Vec<&str> = map
-            .keys()
-            .filter(|k| !known.contains_key(*k))
-            .map(String::as_str)
-            .collect();
+        let mut unknown = vec![];
+        let mut given = std::collections::BTreeMap::new();
+        for (key, v) in map {
+            let name = ALIASES
+                .iter()
+                .find(|(alias, _)| alias == key)
+                .map_or(key.as_str(), |(_, name)| name);
+            if !known.contains_key(name) && !LLAMA_KEYS.contains(&name) {
+                unknown.push(key.as_str());
+            } else if given.insert(name, v).is_some() {
+                return Err(ConfigError(format!(
+                    "{source}: {name} is given twice (once by another name)"
+                )));
+            }
+        }
         if !unknown.is_empty() {
             return Err(ConfigError(format!(
                 "{source}: unknown key(s) {}",
                 unknown.join(", ")
             )));
         }
-        for (k, v) in map {
-            known.insert(k.clone(), v.clone());
+        for (k, v) in given {
+            known.insert(k.to_string(), v.clone());
         }
         let cfg: Config =
             serde_json::from_value(merged).map_err(|e| ConfigError(format!("{source}: {e}")))?;
@@ -426,6 +450,17 @@ impl Config {
         }
         if self.model == Architecture::Llama {
             self.validate_llama()?;
+        } else if self.n_kv_head > 0
+            || self.hidden_dim > 0
+            || self.norm_eps != 0.0
+            || self.rope_theta != 0.0
+            || self.untied_head
+        {
+            return fail(
+                "n_kv_head, hidden_dim, norm_eps, rope_theta and untied_head are read by the \
+                 llama model only (set \"model\": \"llama\")"
+                    .into(),
+            );
         }
         let in_unit = |key: &str, v: f64| -> Result<(), ConfigError> {
             match (0.0..1.0).contains(&v) {
@@ -666,10 +701,12 @@ mod tests {
         assert!(parse_object(r#"{"a": {"b": 1, "c": 2}} x"#).is_err());
         let map = parse_object(r#"{"n_layer": 2, "nested": {"k": 1}}"#).unwrap();
         assert_eq!(map.len(), 2);
-        let llama = parse_object(r#"{"dim": 288, "n_layers": 6, "n_heads": 6}"#).unwrap();
+        let llama = parse_object(r#"{"num_hidden_layers": 6, "hidden_size": 288}"#).unwrap();
         assert!(other_family(&llama)
             .unwrap()
             .contains("Llama configuration"));
+        let llama2c = parse_object(r#"{"dim": 288, "n_layers": 6, "n_heads": 6}"#).unwrap();
+        assert_eq!(other_family(&llama2c), None);
         let hf = parse_object(r#"{"model_type": "mistral", "hidden_size": 4096}"#).unwrap();
         assert!(other_family(&hf).unwrap().contains("mistral configuration"));
         assert_eq!(other_family(&map), None);
