@@ -726,12 +726,32 @@ mod tests {
             (2, 0.01, base.n_head)
         );
         let err = base
-            .with_overrides(&serde_json::json!({"n_layers": 2, "lr": 1}), "x.json")
+            .with_overrides(&serde_json::json!({"n_layrs": 2, "lr": 1}), "x.json")
             .unwrap_err();
         assert!(
-            err.0.contains("x.json") && err.0.contains("n_layers") && err.0.contains("lr"),
+            err.0.contains("x.json") && err.0.contains("n_layrs") && err.0.contains("lr"),
             "{err}"
         );
+        // llama2.c's names for a Llama; the same key twice under two names is refused.
+        let llama = base
+            .with_overrides(
+                &serde_json::json!({"model": "llama", "dim": 64, "n_layers": 5, "n_heads": 8,
+                    "n_kv_heads": 4, "hidden_dim": 172, "max_seq_len": 512}),
+                "l.json",
+            )
+            .unwrap();
+        assert_eq!(
+            (llama.n_embd, llama.n_layer, llama.kv_heads(), llama.block_size),
+            (64, 5, 4, 512)
+        );
+        let err = base
+            .with_overrides(&serde_json::json!({"dim": 64, "n_embd": 64}), "x.json")
+            .unwrap_err();
+        assert!(err.0.contains("n_embd is given twice"), "{err}");
+        let err = base
+            .with_overrides(&serde_json::json!({"hidden_dim": 64}), "x.json")
+            .unwrap_err();
+        assert!(err.0.contains("read by the llama model only"), "{err}");
         let err = base
             .with_overrides(&serde_json::json!({"n_head": 5}), "x.json")
             .unwrap_err();
