@@ -1,6 +1,7 @@
 //! The datasets under `data/` are there, whole, and read as their documentation says.
 
 use llm::data::labelled::{labels_of, read_labelled};
+use llm::tokenizer::{Llama2cTokenizer, Tokenizer};
 use std::path::{Path, PathBuf};
 
 fn shipped(path: &str) -> PathBuf {
@@ -69,4 +70,33 @@ fn the_hh_rlhf_pairs_read_with_their_prompts() {
         .iter()
         .all(|p| p.user.content.starts_with("\n\nHuman: ")
             && p.user.content.ends_with("\n\nAssistant:")));
+}
+
+#[test]
+fn the_llama2c_files_are_whole() {
+    for (file, bytes) in [
+        ("llama2c/stories260K.bin", 1_056_540),
+        ("llama2c/tok512.bin", 6_227),
+        ("llama2c/tokenizer.bin", 433_869),
+    ] {
+        assert_eq!(
+            std::fs::metadata(shipped(file)).unwrap().len(),
+            bytes,
+            "{file}"
+        );
+    }
+    // dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len.
+    let model = std::fs::read(shipped("llama2c/stories260K.bin")).unwrap();
+    let header: Vec<i32> = model[..28]
+        .chunks(4)
+        .map(|w| i32::from_le_bytes(w.try_into().unwrap()))
+        .collect();
+    assert_eq!(header, [64, 172, 5, 8, 4, 512, 512]);
+    for (file, tokens) in [
+        ("llama2c/tok512.bin", 512),
+        ("llama2c/tokenizer.bin", 32_000),
+    ] {
+        let tok = Llama2cTokenizer::from_file_to_end(&shipped(file)).unwrap();
+        assert_eq!(tok.vocab_size(), tokens, "{file}");
+    }
 }

@@ -2,8 +2,8 @@
 //! resolution.
 
 use llm::tokenizer::{
-    self, encode_parallel, BpeTokenizer, CharTokenizer, Gpt2Tokenizer, Pattern, Special, Tokenizer,
-    ENDOFTEXT,
+    self, encode_parallel, BpeTokenizer, CharTokenizer, Gpt2Tokenizer, Llama2cTokenizer, Pattern,
+    Special, Tokenizer, ENDOFTEXT,
 };
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -20,11 +20,22 @@ fn trained() -> &'static [BpeTokenizer] {
     })
 }
 
+/// llama2.c's 512-token vocabulary, shipped in `data/llama2c`.
+fn llama2c() -> &'static Llama2cTokenizer {
+    static TOK: OnceLock<Llama2cTokenizer> = OnceLock::new();
+    TOK.get_or_init(|| {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/llama2c/tok512.bin");
+        Llama2cTokenizer::from_file(&path, 512).unwrap()
+    })
+}
+
 /// Every kind of tokenizer; the character one covers the characters of `text`.
 fn all_for(text: &str) -> Vec<Box<dyn Tokenizer>> {
     let mut all: Vec<Box<dyn Tokenizer>> = vec![
         Box::new(CharTokenizer::from_corpus(&format!("x{text}")).unwrap()),
         Box::new(Gpt2Tokenizer::new()),
+        Box::new(llama2c().clone()),
     ];
     all.extend(
         trained()
@@ -46,6 +57,12 @@ proptest! {
             prop_assert_eq!(&tok.decode(&ids).unwrap(), &text, "kind {}", tok.kind());
             let plain = tok.encode_with(&text, Special::AsText).unwrap();
             prop_assert_eq!(&tok.decode(&plain).unwrap(), &text, "kind {}", tok.kind());
+            // One token at a time, as streaming output decodes, gives the same bytes.
+            let mut streamed = Vec::new();
+            for (i, &id) in ids.iter().enumerate() {
+                streamed.extend(tok.decode_next(i.checked_sub(1).map(|j| ids[j]), id).unwrap());
+            }
+            prop_assert_eq!(streamed, text.as_bytes(), "kind {}", tok.kind());
         }
     }
 }

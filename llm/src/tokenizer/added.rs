@@ -100,6 +100,18 @@ impl Tokenizer for WithAdded {
         Ok(out)
     }
 
+    /// An added token is its string; a base token after an added one decodes as the start of
+    /// a run, as in [`Tokenizer::decode_bytes`], which hands each run of base ids to the base.
+    fn decode_next(&self, prev: Option<u32>, id: u32) -> Result<Vec<u8>> {
+        match self.added.token(id) {
+            Some(token) => Ok(token.as_bytes().to_vec()),
+            None => {
+                let prev = prev.filter(|&p| self.added.token(p).is_none());
+                self.base.decode_next(prev, id)
+            }
+        }
+    }
+
     fn vocab_size(&self) -> usize {
         self.base.vocab_size() + self.added.list().len()
     }

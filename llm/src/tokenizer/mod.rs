@@ -5,6 +5,8 @@
 //!   (the "basic" BPE) or on chunks cut by GPT-2's or GPT-4's split pattern.
 //! - [`Gpt2Tokenizer`]: GPT-2's own BPE from `encoder.json` + `vocab.bpe` (embedded in the
 //!   binary), giving the ids of tiktoken's `r50k_base`.
+//! - [`Llama2cTokenizer`]: llama2.c's `tokenizer.bin` (Llama 2's sentencepiece vocabulary, or the
+//!   small ones of the TinyStories models), encoding and decoding as llama2.c's `run.c` does.
 //!
 //! - [`added::WithAdded`]: any of these with special tokens added after its vocabulary.
 //!
@@ -16,6 +18,7 @@ pub mod bpe;
 pub mod bytes;
 pub mod char;
 pub mod gpt2;
+pub mod llama2c;
 mod merge;
 pub mod parallel;
 pub mod pattern;
@@ -26,6 +29,7 @@ mod train;
 pub use self::bpe::BpeTokenizer;
 pub use self::char::CharTokenizer;
 pub use self::gpt2::Gpt2Tokenizer;
+pub use self::llama2c::Llama2cTokenizer;
 pub use self::parallel::encode_parallel;
 pub use self::pattern::Pattern;
 pub use self::special::Special;
@@ -42,7 +46,7 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// Text to token ids and back.
 pub trait Tokenizer: Send + Sync {
-    /// The saved kind: `"char"`, `"bpe"`, `"gpt2"` or `"added"`.
+    /// The saved kind: `"char"`, `"bpe"`, `"gpt2"`, `"llama2c"` or `"added"`.
     fn kind(&self) -> &'static str;
 
     /// The ids of `text`, with special-token strings handled as `special` says.
@@ -56,6 +60,16 @@ pub trait Tokenizer: Send + Sync {
     /// The bytes that `ids` stand for. A byte-level token can hold part of a UTF-8 character,
     /// so a prefix of an encoding need not decode to valid UTF-8: streaming output uses this.
     fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>>;
+
+    /// The bytes that `id` adds after `prev` (`None`: `id` starts the sequence), so that
+    /// decoding one token at a time, as streaming output does, gives the bytes of
+    /// [`Tokenizer::decode_bytes`] on the whole sequence. The default decodes `id` alone, which
+    /// is right for every tokenizer whose tokens do not depend on the token before; llama2.c's
+    /// does (a token after BOS, or at the start, drops its leading space).
+    fn decode_next(&self, prev: Option<u32>, id: u32) -> Result<Vec<u8>> {
+        let _ = prev;
+        self.decode_bytes(&[id])
+    }
 
     /// The text that `ids` stand for; an error if an id is out of range or the bytes are not
     /// UTF-8. `decode(encode(s)) == s` for every tokenizer and every `s` it can encode.
@@ -113,9 +127,10 @@ pub fn from_json(value: &Value) -> Result<Box<dyn Tokenizer>> {
         Some("char") => Ok(Box::new(CharTokenizer::from_json(value)?)),
         Some("bpe") => Ok(Box::new(BpeTokenizer::from_json(value)?)),
         Some("gpt2") => Ok(Box::new(Gpt2Tokenizer::from_json(value)?)),
+        Some("llama2c") => Ok(Box::new(Llama2cTokenizer::from_json(value)?)),
         Some("added") => Ok(Box::new(added::WithAdded::from_json(value)?)),
         other => Err(Error::Invalid(format!(
-            "unknown tokenizer kind {}; expected \"char\", \"bpe\", \"gpt2\" or \"added\"",
+            "unknown tokenizer kind {}; expected \"char\", \"bpe\", \"gpt2\", \"llama2c\" or \"added\"",
             other.map_or("(none)".into(), |k| format!("{k:?}"))
         ))),
     }
