@@ -136,11 +136,12 @@ const LLAMA_KEYS: [&str; 5] = [
 ];
 
 /// Names of the presets, the first being the default.
-pub const PRESETS: [&str; 5] = [
+pub const PRESETS: [&str; 6] = [
     "char-small",
     "bigram",
     "shakespeare-char",
     "stories-small",
+    "tinystories",
     "gpt2",
 ];
 
@@ -320,6 +321,22 @@ impl Config {
             // A small English base model for fine-tuning: char-small's shape over a BPE
             // vocabulary, trained on the shipped TinyStories sample (see the README).
             "stories-small" => Config {
+                learning_rate: 3e-3,
+                min_lr: 3e-4,
+                warmup_iters: 50,
+                lr_decay_iters: 1500,
+                max_iters: 1500,
+                eval_interval: 250,
+                checkpoint_interval: 500,
+                ..base
+            },
+            // A Llama of 1.0M parameters with a 2,048-token vocabulary: stories-small's width,
+            // depth, context and schedule, with grouped key/value heads and SwiGLU.
+            "tinystories" => Config {
+                model: Architecture::Llama,
+                n_head: 4,
+                n_kv_head: 2,
+                hidden_dim: 352,
                 learning_rate: 3e-3,
                 min_lr: 3e-4,
                 warmup_iters: 50,
