@@ -34,6 +34,7 @@ enum Command {
     DpoPairs(cli::dpo_pairs::Args),
     Reward(cli::reward::Args),
     Ppo(cli::ppo::Args),
+    Llama2c(cli::llama2c::Args),
     Synth(cli::synth::Args),
 }
 
@@ -53,6 +54,7 @@ impl Command {
             Command::DpoPairs(args) => args.run(),
             Command::Reward(args) => args.run(),
             Command::Ppo(args) => args.run(),
+            Command::Llama2c(args) => args.run(),
             Command::Synth(args) => args.run(),
         }
     }

@@ -173,10 +173,17 @@ fn bad_flags_and_files_are_one_sentence_errors() {
         "unknown preset `huge`",
     );
     let bad = tmp.path().join("bad.json");
-    std::fs::write(&bad, r#"{"n_layers": 3}"#).unwrap();
+    std::fs::write(&bad, r#"{"n_layerz": 3}"#).unwrap();
+    let out = tmp.path().join("run");
     fails_with(
-        &llm(&["train", "--config", bad.to_str().unwrap()]),
-        "n_layers",
+        &llm(&[
+            "train",
+            "--config",
+            bad.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "n_layerz",
     );
     fails_with(
         &llm(&["sample", "--model", tmp.path().to_str().unwrap()]),

@@ -1,20 +1,18 @@
 //! llama2.c's stories260K runs here as in llama2.c: greedy generation from BOS gives the
 //! reference's 200 tokens, and a file written here reads back bit for bit.
 
+mod common;
+use common::llama2c as llama2c_files;
+use common::{llm as run_llm, stdout as ok};
 use llm::generate::{generate, Generation, Sampling};
 use llm::model::config::Architecture;
 use llm::model::llama2c;
 use nn::Module;
-use std::path::Path;
 
 /// llama2.c's 260K-parameter TinyStories model, shipped in `data/llama2c`.
 fn stories260k() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/llama2c/stories260K.bin")
+    llama2c_files::shipped("stories260K.bin")
 }
-
-/// llama2.c's `run stories260K.bin -z tok512.bin -t 0.0 -n 200`, as token ids after BOS
-/// (llama2.c's test_all.py; the ids are in the data's REFERENCE.md).
-const GREEDY_200: &str = "403 407 261 378 432 383 286 261 376 298 315 421 395 317 426 338 401 396 267 337 410 408 419 292 411 322 265 282 295 433 426 385 328 432 358 394 261 370 432 352 266 268 388 426 338 391 266 267 337 335 312 432 398 312 286 267 414 270 333 415 426 13 438 310 439 419 357 336 432 313 438 310 432 278 316 439 419 298 414 267 265 282 295 433 426 436 317 286 296 418 269 279 292 416 439 413 409 416 327 263 415 294 267 400 426 338 336 432 313 442 391 267 337 335 364 420 268 388 432 398 359 280 303 439 413 272 417 264 312 426 436 13 438 310 286 296 418 269 279 292 416 439 413 409 416 327 263 415 294 267 400 426 338 336 432 313 442 439 423 262 304 420 422 432 317 426 359 279 292 416 439 413 409 416 327 263 415 294 267 400 426 436 13 438 310 279 292 416 439 413 391 267 281 421 427 311 357 432 384 358";
 
 #[test]
 fn stories260k_greedy_matches_llama2c() {
@@ -42,8 +40,7 @@ fn stories260k_greedy_matches_llama2c() {
         vocab_limit: None,
     };
     let ids = generate(&model, &[1], &g, |_| {});
-    let want: Vec<u32> = GREEDY_200.split(' ').map(|t| t.parse().unwrap()).collect();
-    assert_eq!(ids, want);
+    assert_eq!(ids, llama2c_files::GREEDY_200_IDS);
 }
 
 /// Every parameter's values, by name.
@@ -152,4 +149,58 @@ fn bad_headers_are_errors() {
     }
     std::fs::write(&path, [1u8, 2, 3]).unwrap();
     assert!(llama2c::read(&path).is_err());
+}
+
+#[test]
+fn imported_into_a_run_it_samples_and_exports_as_in_llama2c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("s260");
+    let (r, model) = (run.to_str().unwrap(), stories260k());
+    let tok = llama2c_files::shipped("tok512.bin");
+    ok(&run_llm(&[
+        "llama2c",
+        "import",
+        "--model",
+        model.to_str().unwrap(),
+        "--tokenizer",
+        tok.to_str().unwrap(),
+        "--out",
+        r,
+    ]));
+    // run.c's `-t 0.0 -n 200`, streamed token by token: spaces and newlines in place.
+    let text = ok(&run_llm(&[
+        "sample",
+        "--model",
+        r,
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "200",
+    ]));
+    assert_eq!(text, format!("{}\n", llama2c_files::GREEDY_200_TEXT));
+    // A prompt starts with BOS, as in run.c: `-i "Once upon a time" -n 64` writes 60 tokens.
+    let text = ok(&run_llm(&[
+        "sample",
+        "--model",
+        r,
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "60",
+        "--prompt",
+        "Once upon a time",
+    ]));
+    assert_eq!(text, format!("{}\n", llama2c_files::PROMPTED_64_TEXT));
+    let out = tmp.path().join("back.bin");
+    ok(&run_llm(&[
+        "llama2c",
+        "export",
+        "--model",
+        r,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let (back, _) = llama2c::read(&out).unwrap();
+    let (original, _) = llama2c::read(&model).unwrap();
+    assert_eq!(weights(&back), weights(&original));
 }

@@ -3,48 +3,24 @@
 //! Llama 2's `tokenizer.bin` on texts with words, punctuation, accents and an emoji that only
 //! byte fallback can spell. Then round trips, the saved form, and damaged files.
 
+mod common;
+use common::llama2c;
 use llm::tokenizer::{self, Llama2cTokenizer, Special, Tokenizer};
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-
-fn shipped(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/llama2c")
-        .join(file)
-}
 
 /// The 512-token vocabulary of stories260K.
 fn tok512() -> &'static Llama2cTokenizer {
     static TOK: OnceLock<Llama2cTokenizer> = OnceLock::new();
-    TOK.get_or_init(|| Llama2cTokenizer::from_file(&shipped("tok512.bin"), 512).unwrap())
+    TOK.get_or_init(|| Llama2cTokenizer::from_file(&llama2c::shipped("tok512.bin"), 512).unwrap())
 }
 
 /// Llama 2's 32,000-token vocabulary.
 fn llama2() -> &'static Llama2cTokenizer {
     static TOK: OnceLock<Llama2cTokenizer> = OnceLock::new();
-    TOK.get_or_init(|| Llama2cTokenizer::from_file(&shipped("tokenizer.bin"), 32_000).unwrap())
+    TOK.get_or_init(|| {
+        Llama2cTokenizer::from_file(&llama2c::shipped("tokenizer.bin"), 32_000).unwrap()
+    })
 }
-
-/// The 200 ids that stories260K writes greedily after BOS.
-const REFERENCE_1_IDS: [u32; 200] = [
-    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
-    337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370,
-    432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414,
-    270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336, 432, 313, 438, 310, 432, 278, 316, 439,
-    419, 298, 414, 267, 265, 282, 295, 433, 426, 436, 317, 286, 296, 418, 269, 279, 292, 416, 439,
-    413, 409, 416, 327, 263, 415, 294, 267, 400, 426, 338, 336, 432, 313, 442, 391, 267, 337, 335,
-    364, 420, 268, 388, 432, 398, 359, 280, 303, 439, 413, 272, 417, 264, 312, 426, 436, 13, 438,
-    310, 286, 296, 418, 269, 279, 292, 416, 439, 413, 409, 416, 327, 263, 415, 294, 267, 400, 426,
-    338, 336, 432, 313, 442, 439, 423, 262, 304, 420, 422, 432, 317, 426, 359, 279, 292, 416, 439,
-    413, 409, 416, 327, 263, 415, 294, 267, 400, 426, 436, 13, 438, 310, 279, 292, 416, 439, 413,
-    391, 267, 281, 421, 427, 311, 357, 432, 384, 358,
-];
-
-/// llama2.c's expected output for those ids (its `test_all.py`), without run.c's final newline.
-const REFERENCE_1_TEXT: &str = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n\
-Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\n\
-Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\n\
-Lily didn't want to help her mom, so she";
 
 #[test]
 fn tok512_encodes_the_prompt_as_llama2c_does() {
@@ -68,26 +44,39 @@ fn tok512_decodes_llama2c_reference_output() {
     // As run.c prints them: each token decoded after the one before, the first after BOS.
     let mut printed = Vec::new();
     let mut prev = Llama2cTokenizer::BOS;
-    for &id in &REFERENCE_1_IDS {
+    for &id in &llama2c::GREEDY_200_IDS {
         printed.extend_from_slice(tok.decode_llama(prev, id).unwrap());
         prev = id;
     }
-    assert_eq!(String::from_utf8(printed).unwrap(), REFERENCE_1_TEXT);
+    assert_eq!(
+        String::from_utf8(printed).unwrap(),
+        llama2c::GREEDY_200_TEXT
+    );
     // The trait: the start of a sequence is decoded as after BOS, and BOS itself is `<s>`.
-    assert_eq!(tok.decode(&REFERENCE_1_IDS).unwrap(), REFERENCE_1_TEXT);
-    let with_bos: Vec<u32> = [1].iter().chain(&REFERENCE_1_IDS).copied().collect();
+    assert_eq!(
+        tok.decode(&llama2c::GREEDY_200_IDS).unwrap(),
+        llama2c::GREEDY_200_TEXT
+    );
+    let with_bos: Vec<u32> = [1]
+        .iter()
+        .chain(&llama2c::GREEDY_200_IDS)
+        .copied()
+        .collect();
     assert_eq!(
         tok.decode(&with_bos).unwrap(),
-        format!("<s>{REFERENCE_1_TEXT}")
+        format!("<s>{}", llama2c::GREEDY_200_TEXT)
     );
     // Streaming, one token at a time after the prompt [BOS], gives the same text.
     let mut streamed = Vec::new();
     let mut prev = Llama2cTokenizer::BOS;
-    for &id in &REFERENCE_1_IDS {
+    for &id in &llama2c::GREEDY_200_IDS {
         streamed.extend(tok.decode_next(Some(prev), id).unwrap());
         prev = id;
     }
-    assert_eq!(String::from_utf8(streamed).unwrap(), REFERENCE_1_TEXT);
+    assert_eq!(
+        String::from_utf8(streamed).unwrap(),
+        llama2c::GREEDY_200_TEXT
+    );
     // Newlines are byte pieces: "<0x0A>" is id 13.
     assert_eq!(tok.piece(13), Some(&b"<0x0A>"[..]));
     assert_eq!(tok.decode_llama(426, 13).unwrap(), b"\n");
@@ -133,7 +122,7 @@ fn decode_inverts_encode_for_both_vocabularies() {
         "\t tab\r\n and control \u{1} \u{0} bytes",
         "<s>Once upon a time</s>",
         "<unk> and <0x41> are text here",
-        REFERENCE_1_TEXT,
+        llama2c::GREEDY_200_TEXT,
     ];
     for tok in [tok512(), llama2()] {
         for text in texts {
@@ -218,10 +207,10 @@ fn the_saved_form_round_trips() {
 #[test]
 fn reading_to_the_end_finds_the_vocabulary_size() {
     for (file, n) in [("tok512.bin", 512), ("tokenizer.bin", 32_000)] {
-        let tok = Llama2cTokenizer::from_file_to_end(&shipped(file)).unwrap();
+        let tok = Llama2cTokenizer::from_file_to_end(&llama2c::shipped(file)).unwrap();
         assert_eq!(tok.vocab_size(), n);
         let text = "Once upon a time, 🤖.";
-        let sized = Llama2cTokenizer::from_file(&shipped(file), n).unwrap();
+        let sized = Llama2cTokenizer::from_file(&llama2c::shipped(file), n).unwrap();
         assert_eq!(tok.encode(text).unwrap(), sized.encode(text).unwrap());
     }
     assert_eq!(tok512().max_token_length(), 7);
@@ -249,7 +238,7 @@ fn error_of(bytes: &[u8], vocab_size: Option<usize>) -> String {
 
 #[test]
 fn a_cut_file_is_an_error_naming_the_file() {
-    let bytes = std::fs::read(shipped("tok512.bin")).unwrap();
+    let bytes = std::fs::read(llama2c::shipped("tok512.bin")).unwrap();
     let offsets = token_offsets(&bytes);
     assert_eq!(offsets.len(), 512);
     // Cut anywhere: an error, never a panic. Read to the end, a file cut between two tokens
@@ -303,7 +292,7 @@ fn a_cut_file_is_an_error_naming_the_file() {
 
 #[test]
 fn a_corrupted_file_is_an_error_that_says_what_is_wrong() {
-    let bytes = std::fs::read(shipped("tok512.bin")).unwrap();
+    let bytes = std::fs::read(llama2c::shipped("tok512.bin")).unwrap();
     let offsets = token_offsets(&bytes);
     let space = offsets[410];
     assert_eq!(&bytes[space + 4..space + 9], [1, 0, 0, 0, b' ']);

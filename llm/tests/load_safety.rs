@@ -103,9 +103,16 @@ fn keys_given_twice_and_other_model_families_are_named() {
         r#"{"dim": 288, "n_layers": 6, "n_heads": 6, "vocab_size": 32000}"#,
     )
     .unwrap();
+    let out = tmp.path().join("run");
     fails_with(
-        &llm(&["train", "--config", llama.to_str().unwrap()]),
-        "this is a Llama configuration",
+        &llm(&[
+            "train",
+            "--config",
+            llama.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "add \"model\": \"llama\"",
     );
     // A Hugging Face directory of another family.
     let hf = tmp.path().join("hf");

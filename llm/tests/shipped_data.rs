@@ -40,6 +40,10 @@ fn the_tinystories_sample_is_whole() {
         std::fs::read_to_string(shipped("tinystories/TinyStories-train-first2MiB.txt")).unwrap();
     assert_eq!(text.len(), 2 << 20);
     assert_eq!(text.matches("<|endoftext|>").count(), 2316);
+    let valid =
+        std::fs::read_to_string(shipped("tinystories/tinystories_valid_sample.txt")).unwrap();
+    assert_eq!(valid.len(), 794_375);
+    assert!(valid.starts_with("Spot. Spot saw the shiny car"));
 }
 
 #[test]

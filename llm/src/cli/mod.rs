@@ -6,6 +6,7 @@ pub mod classify;
 pub mod dpo;
 pub mod dpo_pairs;
 pub mod eval;
+pub mod llama2c;
 pub mod ppo;
 pub mod prepare;
 pub mod reward;

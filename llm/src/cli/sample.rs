@@ -9,6 +9,7 @@ use llm::tokenizer::Tokenizer;
 use llm::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tensor::Device;
 
 /// Generate text from a model
@@ -119,7 +120,8 @@ impl Args {
             None if tokenizer.eot_token().is_some() => String::new(),
             None => "\n".into(),
         };
-        let mut prompt = tokenizer.encode(&prompt_text)?;
+        let mut prompt: Vec<u32> = tokenizer.text_start().into_iter().collect();
+        prompt.extend(tokenizer.encode(&prompt_text)?);
         if prompt.is_empty() {
             prompt = vec![tokenizer
                 .eot_token()
@@ -174,11 +176,16 @@ pub(super) fn stream(
     }
     let mut stream = Utf8Stream::default();
     let mut failure = None;
+    let mut prev = prompt.last().copied();
+    let mut first: Option<Instant> = None;
     let mut new = generate(model, prompt, g, |id| {
+        first.get_or_insert_with(Instant::now);
         if Some(id) == g.stop_token || failure.is_some() {
             return;
         }
-        match tok.decode_bytes(&[id]) {
+        let bytes = tok.decode_next(prev, id);
+        prev = Some(id);
+        match bytes {
             Ok(bytes) => {
                 let _ = super::print(&stream.push(&bytes));
                 let _ = std::io::stdout().flush();
@@ -190,6 +197,11 @@ pub(super) fn stream(
         return Err(e);
     }
     super::print(&stream.finish())?;
+    if let Some(start) = first.filter(|_| new.len() > 1) {
+        // As llama2.c's run.c counts: the tokens after the first, over the time since it.
+        let rate = (new.len() - 1) as f64 / start.elapsed().as_secs_f64();
+        eprintln!("\n{} tokens, {rate:.1} tokens/s after the first", new.len());
+    }
     if new.last().is_some_and(|&id| Some(id) == g.stop_token) {
         new.pop();
     }

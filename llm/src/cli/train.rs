@@ -37,8 +37,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
     /// The tokenizer for a text file given with --data: char, gpt2, bpe:N (a byte-level BPE of N
-    /// ids trained on the text) or a tokenizer file [default: char].
-    #[arg(long, value_name = "char|gpt2|bpe:N|PATH")]
+    /// ids trained on the text), llama2c:FILE (a llama2.c tokenizer.bin) or a tokenizer file
+    /// [default: char].
+    #[arg(long, value_name = "char|gpt2|bpe:N|llama2c:FILE|PATH")]
     tokenizer: Option<String>,
     /// The run directory for checkpoints, the log and the loss curve [default: runs/PRESET].
     #[arg(long, value_name = "DIR")]

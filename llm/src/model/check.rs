@@ -39,14 +39,7 @@ pub fn config_matches_weights(
         ),
         Architecture::Gpt | Architecture::Llama => {
             let (embedding, first_norm) = match cfg.model {
-                Architecture::Gpt => {
-                    expect_shape(
-                        "wpe.weight",
-                        [cfg.block_size, cfg.n_embd],
-                        "block_size x n_embd",
-                    )?;
-                    ("wte.weight", "ln1.weight")
-                }
+                Architecture::Gpt => ("wte.weight", "ln1.weight"),
                 _ => ("tok_embeddings.weight", "attn_norm.weight"),
             };
             expect_shape(
@@ -54,6 +47,13 @@ pub fn config_matches_weights(
                 [cfg.vocab_size, cfg.n_embd],
                 "vocab_size x n_embd",
             )?;
+            if cfg.model == Architecture::Gpt {
+                expect_shape(
+                    "wpe.weight",
+                    [cfg.block_size, cfg.n_embd],
+                    "block_size x n_embd",
+                )?;
+            }
             let block = |i: usize| stored(&format!("blocks.{i}.{first_norm}"));
             let last_present = dict.shape(&block(cfg.n_layer - 1)).is_some();
             if !last_present || dict.shape(&block(cfg.n_layer)).is_some() {

@@ -233,7 +233,7 @@ pub fn other_family(map: &serde_json::Map<String, serde_json::Value>) -> Option<
         .and_then(|t| t.as_str())
         .unwrap_or("Llama");
     Some(format!(
-        "this is a Hugging Face {family} configuration (it has `{key}`); models here are \
+        "this is a {family} configuration from Hugging Face (it has `{key}`); models here are \
          configured with n_layer, n_head and n_embd (llama2.c's dim, n_layers and n_heads for \
          \"model\": \"llama\")"
     ))
@@ -417,6 +417,13 @@ impl Config {
         }
         let cfg: Config =
             serde_json::from_value(merged).map_err(|e| ConfigError(format!("{source}: {e}")))?;
+        let alias = map.keys().find(|k| ALIASES.iter().any(|(a, _)| a == k));
+        if let Some(alias) = alias.filter(|_| cfg.model != Architecture::Llama) {
+            return Err(ConfigError(format!(
+                "{source}: `{alias}` is llama2.c's name for a Llama's key: add \"model\": \"llama\" \
+                 (or use our name for the GPT)"
+            )));
+        }
         cfg.validate()
             .map_err(|e| ConfigError(format!("{source}: {}", e.0)))?;
         Ok(cfg)
@@ -758,13 +765,22 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            (llama.n_embd, llama.n_layer, llama.kv_heads(), llama.block_size),
+            (
+                llama.n_embd,
+                llama.n_layer,
+                llama.kv_heads(),
+                llama.block_size
+            ),
             (64, 5, 4, 512)
         );
         let err = base
             .with_overrides(&serde_json::json!({"dim": 64, "n_embd": 64}), "x.json")
             .unwrap_err();
         assert!(err.0.contains("n_embd is given twice"), "{err}");
+        let err = base
+            .with_overrides(&serde_json::json!({"dim": 64}), "x.json")
+            .unwrap_err();
+        assert!(err.0.contains("add \"model\": \"llama\""), "{err}");
         let err = base
             .with_overrides(&serde_json::json!({"hidden_dim": 64}), "x.json")
             .unwrap_err();

@@ -112,6 +112,10 @@ impl Tokenizer for WithAdded {
         }
     }
 
+    fn text_start(&self) -> Option<u32> {
+        self.base.text_start()
+    }
+
     fn vocab_size(&self) -> usize {
         self.base.vocab_size() + self.added.list().len()
     }

@@ -668,6 +668,11 @@ impl Tokenizer for Llama2cTokenizer {
         Some(Llama2cTokenizer::BOS)
     }
 
+    /// BOS: llama2.c's training data puts it before every story, and `run.c` before a prompt.
+    fn text_start(&self) -> Option<u32> {
+        Some(Llama2cTokenizer::BOS)
+    }
+
     /// False: a text encoded in two parts gets a second dummy prefix, and the merges run over
     /// the whole text, so a vocabulary may hold pieces that span a space.
     fn cuts_at_spaces(&self) -> bool {

@@ -92,6 +92,13 @@ pub trait Tokenizer: Send + Sync {
         special.find(|t| t.0 == ENDOFTEXT).map(|t| t.1)
     }
 
+    /// The token every training text begins with, which a prompt should begin with too:
+    /// llama2.c's BOS. `None` (the default) for tokenizers whose texts begin with their first
+    /// word.
+    fn text_start(&self) -> Option<u32> {
+        None
+    }
+
     /// Whether a text may be cut before any space that follows a non-whitespace character, and
     /// the two sides encoded apart, with the same ids as the whole: true for the character
     /// tokenizer and for BPE with a split pattern. [`encode_parallel`] relies on it.
@@ -137,12 +144,18 @@ pub fn from_json(value: &Value) -> Result<Box<dyn Tokenizer>> {
 }
 
 /// The tokenizer a command line names: `char` (a character vocabulary built from
-/// `char_corpus()`, which is called only for this case), `gpt2`, a saved tokenizer JSON file, or
-/// a directory holding GPT-2-format `encoder.json` + `vocab.bpe` (or `vocab.json` + `merges.txt`).
+/// `char_corpus()`, which is called only for this case), `gpt2`, `llama2c:FILE` (a llama2.c
+/// `tokenizer.bin`, every token to the end of the file), a saved tokenizer JSON file, or a
+/// directory holding GPT-2-format `encoder.json` + `vocab.bpe` (or `vocab.json` + `merges.txt`).
 pub fn resolve(
     spec: &str,
     char_corpus: impl FnOnce() -> Result<String>,
 ) -> Result<Box<dyn Tokenizer>> {
+    if let Some(file) = spec.strip_prefix("llama2c:") {
+        return Ok(Box::new(Llama2cTokenizer::from_file_to_end(Path::new(
+            file,
+        ))?));
+    }
     match spec {
         "char" => Ok(Box::new(CharTokenizer::from_corpus(&char_corpus()?)?)),
         "gpt2" => Ok(Box::new(Gpt2Tokenizer::new())),
@@ -154,7 +167,8 @@ pub fn resolve(
                 load(path)
             } else {
                 Err(Error::Invalid(format!(
-                    "--tokenizer {spec:?} is not char, gpt2, a tokenizer file or a directory"
+                    "--tokenizer {spec:?} is not char, gpt2, llama2c:FILE, a tokenizer file or a \
+                     directory"
                 )))
             }
         }

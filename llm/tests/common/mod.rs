@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod llama2c;
+
 use std::process::{Command, Output};
 
 /// Runs `llm` with `args` and collects its output.
