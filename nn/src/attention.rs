@@ -57,7 +57,7 @@ impl KvCache {
     }
 
     /// Writes new keys and values `(B, NH, T_new, HS)` after the cached positions.
-    pub(crate) fn append(&mut self, k: &Tensor, v: &Tensor) {
+    fn append(&mut self, k: &Tensor, v: &Tensor) {
         let need = self.len + k.dim(2);
         if self.k.as_ref().is_none_or(|buf| buf.dim(2) < need) {
             let room = if self.reserved >= need {
@@ -103,21 +103,48 @@ impl KvCache {
     }
 
     /// The cached keys and values `(B, NH, len, HS)`, as views of the buffers.
-    pub(crate) fn filled(&self) -> (Tensor, Tensor) {
+    fn filled(&self) -> (Tensor, Tensor) {
         let view = |buf: &Option<Tensor>| buf.as_ref().expect("appended").narrow(2, 0, self.len);
         (view(&self.k), view(&self.v))
     }
 
     /// Row `b` of the buffers, for [`Tensor::attention_decode`].
-    pub(crate) fn rows(&self, b: usize) -> (Tensor, Tensor) {
+    fn rows(&self, b: usize) -> (Tensor, Tensor) {
         let row = |buf: &Option<Tensor>| buf.as_ref().expect("appended").narrow(0, b, 1);
         (row(&self.k), row(&self.v))
     }
 }
 
+/// Appends keys and values `k, v (B, NH, T_new, HS)` to `cache`, and attends the queries
+/// `q (B, NH, T_new, HS)` to every cached position: the decoding kernel for one new position,
+/// the fused causal attention for several. For inference (no gradient reaches the cache).
+pub(crate) fn attend_cached(q: &Var, k: &Var, v: &Var, cache: &mut KvCache) -> Var {
+    cache.append(&k.value(), &v.value());
+    if q.dim(2) == 1 {
+        let rows: Vec<_> = (0..q.dim(0)).map(|b| cache.rows(b)).collect();
+        return decode(q, &rows, |_| cache.len());
+    }
+    let (k, v) = cache.filled();
+    Var::attention(q, &Var::constant(k), &Var::constant(v))
+}
+
+/// One new position per sequence: row `b` of `q (B, NH, 1, HS)` attends to `caches[b]` after
+/// the `b`-th keys and values of `rows` (each `(1, NH, 1, HS)`) are appended to it.
+pub(crate) fn attend_ragged(
+    q: &Var,
+    rows: impl Iterator<Item = (Tensor, Tensor)>,
+    caches: &mut [&mut KvCache],
+) -> Var {
+    for (cache, (k, v)) in caches.iter_mut().zip(rows) {
+        cache.append(&k, &v);
+    }
+    let cached: Vec<_> = caches.iter().map(|c| c.rows(0)).collect();
+    decode(q, &cached, |b| caches[b].len())
+}
+
 /// One decoding step: `q (B, NH, 1, HS)`, row `b` attending to the `len` positions of
 /// `rows[b]` (keys and values `(1, NH, cap, HS)`).
-pub(crate) fn decode(q: &Var, rows: &[(Tensor, Tensor)], len: impl Fn(usize) -> usize) -> Var {
+fn decode(q: &Var, rows: &[(Tensor, Tensor)], len: impl Fn(usize) -> usize) -> Var {
     let views: Vec<CacheView> = rows
         .iter()
         .enumerate()
@@ -185,13 +212,7 @@ impl CausalSelfAttention {
     /// keys carry no gradient, and a single new position skips the autograd graph).
     pub fn forward_cached(&self, x: &Var, cache: &mut KvCache) -> Var {
         let [q, k, v] = self.heads(x);
-        cache.append(&k.value(), &v.value());
-        if x.dim(1) == 1 {
-            let rows: Vec<_> = (0..x.dim(0)).map(|b| cache.rows(b)).collect();
-            return self.merge(&decode(&q, &rows, |_| cache.len()));
-        }
-        let (k, v) = cache.filled();
-        self.merge(&Var::attention(&q, &Var::constant(k), &Var::constant(v)))
+        self.merge(&attend_cached(&q, &k, &v, cache))
     }
 
     /// One new position for each of several sequences that each keep their own cache (of any
@@ -203,11 +224,8 @@ impl CausalSelfAttention {
         assert_eq!(x.dim(1), 1, "one new position per sequence");
         let [q, k, v] = self.heads(x);
         let (k, v) = (k.value(), v.value());
-        for (b, cache) in caches.iter_mut().enumerate() {
-            cache.append(&k.narrow(0, b, 1), &v.narrow(0, b, 1));
-        }
-        let rows: Vec<_> = caches.iter().map(|c| c.rows(0)).collect();
-        self.merge(&decode(&q, &rows, |b| caches[b].len()))
+        let rows = (0..x.dim(0)).map(|b| (k.narrow(0, b, 1), v.narrow(0, b, 1)));
+        self.merge(&attend_ragged(&q, rows, caches))
     }
 }
 

@@ -9,7 +9,7 @@
 //! then the output projection. With `NKV == NH` it is plain multi-head attention. No biases,
 //! no dropout (llama2.c's inference has none).
 
-use crate::attention::{decode, KvCache};
+use crate::attention::{attend_cached, attend_ragged, KvCache};
 use crate::linear::Linear;
 use crate::module::{join, Module};
 use crate::rope::Rope;
@@ -112,13 +112,7 @@ impl GroupedQueryAttention {
     /// reaches the cache.
     pub fn forward_cached(&self, x: &Var, cache: &mut KvCache) -> Var {
         let [q, k, v] = self.heads(x, cache.len());
-        cache.append(&k.value(), &v.value());
-        if x.dim(1) == 1 {
-            let rows: Vec<_> = (0..x.dim(0)).map(|b| cache.rows(b)).collect();
-            return self.merge(&decode(&q, &rows, |_| cache.len()));
-        }
-        let (k, v) = cache.filled();
-        self.merge(&Var::attention(&q, &Var::constant(k), &Var::constant(v)))
+        self.merge(&attend_cached(&q, &k, &v, cache))
     }
 
     /// One new position for each of several sequences with their own caches: row `b` of
@@ -133,13 +127,10 @@ impl GroupedQueryAttention {
                 self.rotated(row, caches[b].len())
             })
             .collect();
-        for (cache, [_, k, v]) in caches.iter_mut().zip(&rows) {
-            cache.append(&k.value(), &v.value());
-        }
         let queries: Vec<&Var> = rows.iter().map(|[q, _, _]| q).collect();
         let q = Var::cat(&queries, 0);
-        let cached: Vec<_> = caches.iter().map(|c| c.rows(0)).collect();
-        self.merge(&decode(&q, &cached, |b| caches[b].len()))
+        let kv = rows.iter().map(|[_, k, v]| (k.value(), v.value()));
+        self.merge(&attend_ragged(&q, kv, caches))
     }
 }
 
