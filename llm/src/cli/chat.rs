@@ -71,7 +71,7 @@ impl Conversation<'_> {
     fn reply(&mut self, message: &str, g: &Generation) -> Result<()> {
         self.turns.push(Turn::new(Role::User, message));
         let prompt = self.prompt()?;
-        let new = stream(self.model, self.tok, &prompt, g)?;
+        let new = stream(self.model, self.tok, &prompt, g)?.tokens;
         super::print("\n")?;
         let _ = std::io::stdout().flush();
         let text = self.tok.decode(&new).unwrap_or_else(|_| {

@@ -112,8 +112,10 @@ impl Args {
                 stop_token: style.end,
                 ..g
             };
-            stream(&model, tokenizer.as_ref(), &prompt, &g)?;
-            return super::print("\n");
+            let streamed = stream(&model, tokenizer.as_ref(), &prompt, &g)?;
+            super::print("\n")?;
+            streamed.report();
+            return Ok(());
         }
         let prompt_text = match &self.prompt {
             Some(p) => p.clone(),
@@ -128,8 +130,10 @@ impl Args {
                 .ok_or_else(|| Error::Invalid("the prompt is empty".into()))?];
         }
         super::print(&prompt_text)?;
-        stream(&model, tokenizer.as_ref(), &prompt, &g)?;
-        super::print("\n")
+        let streamed = stream(&model, tokenizer.as_ref(), &prompt, &g)?;
+        super::print("\n")?;
+        streamed.report();
+        Ok(())
     }
 }
 
@@ -158,15 +162,34 @@ impl Style {
     }
 }
 
+/// What [`stream`] generated.
+pub(super) struct Streamed {
+    /// The new tokens, without the stop token.
+    pub tokens: Vec<u32>,
+    /// Tokens generated, the stop token included.
+    count: usize,
+    /// Tokens per second after the first (`None` for fewer than two).
+    rate: Option<f64>,
+}
+
+impl Streamed {
+    /// Reports the count and rate on standard error.
+    fn report(&self) {
+        if let Some(rate) = self.rate {
+            eprintln!("{} tokens, {rate:.1} tokens/s after the first", self.count);
+        }
+    }
+}
+
 /// Generates after `prompt`, writing each new token to standard output as it comes (the stop
-/// token itself is not written); returns the new tokens without the stop token. A prompt
+/// token itself is not written). A prompt
 /// longer than the model's context is cropped from the left, with a note on standard error.
 pub(super) fn stream(
     model: &Model,
     tok: &dyn Tokenizer,
     prompt: &[u32],
     g: &Generation,
-) -> Result<Vec<u32>> {
+) -> Result<Streamed> {
     if prompt.len() > model.context() {
         eprintln!(
             "the prompt's {} tokens are cropped to the model's context of {}",
@@ -197,13 +220,17 @@ pub(super) fn stream(
         return Err(e);
     }
     super::print(&stream.finish())?;
-    if let Some(start) = first.filter(|_| new.len() > 1) {
-        // As llama2.c's run.c counts: the tokens after the first, over the time since it.
-        let rate = (new.len() - 1) as f64 / start.elapsed().as_secs_f64();
-        eprintln!("\n{} tokens, {rate:.1} tokens/s after the first", new.len());
-    }
+    // As llama2.c's run.c counts: the tokens after the first, over the time since it.
+    let rate = first
+        .filter(|_| new.len() > 1)
+        .map(|start| (new.len() - 1) as f64 / start.elapsed().as_secs_f64());
+    let count = new.len();
     if new.last().is_some_and(|&id| Some(id) == g.stop_token) {
         new.pop();
     }
-    Ok(new)
+    Ok(Streamed {
+        tokens: new,
+        count,
+        rate,
+    })
 }
