@@ -240,8 +240,9 @@ impl TrainArgs {
             Train::Head => vec![head],
             Train::Lora => vec![head, "*.lora_a".into(), "*.lora_b".into()],
             Train::LastBlock => {
-                let last = model.gpt().map_or(0, |g| g.blocks.len()) - 1;
-                vec![head, format!("blocks.{last}.*"), "ln_f.*".into()]
+                let mut patterns = vec![head];
+                patterns.extend(model.last_block_patterns());
+                patterns
             }
         }
     }

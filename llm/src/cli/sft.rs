@@ -158,7 +158,7 @@ impl Args {
                 if cfg.lora_rank > 0 {
                     let mut patterns = vec!["*.lora_a".to_string(), "*.lora_b".to_string()];
                     if added > 0 {
-                        patterns.push("wte.weight".into());
+                        patterns.extend(model.token_row_names());
                     }
                     trainable::train_only(&model, &patterns)?;
                 }

@@ -449,13 +449,15 @@ impl Config {
                 self.n_classes, LIMITS.n_classes
             ));
         }
-        if self.n_classes > 0 && self.model != Architecture::Gpt {
-            return fail("a classification head (n_classes) needs the gpt model".into());
+        if self.n_classes > 0 && self.model == Architecture::Bigram {
+            return fail(
+                "a classification head (n_classes) needs a transformer (gpt or llama)".into(),
+            );
         }
         if self.lora_rank > 0 {
-            if self.model != Architecture::Gpt || self.lora_rank > self.n_embd {
+            if self.model == Architecture::Bigram || self.lora_rank > self.n_embd {
                 return fail(format!(
-                    "lora_rank {} needs the gpt model and at most n_embd ({})",
+                    "lora_rank {} needs a transformer (gpt or llama) and at most n_embd ({})",
                     self.lora_rank, self.n_embd
                 ));
             }

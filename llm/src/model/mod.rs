@@ -81,7 +81,10 @@ impl Model {
                 rank: cfg.lora_rank,
                 alpha: cfg.lora_alpha,
                 dropout: 0.0,
-                targets: LORA_TARGETS.iter().map(|t| t.to_string()).collect(),
+                targets: lora_targets(cfg.model)
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect(),
             };
             nn::lora::apply(model.body.module_mut(), &lora, rng, drop_rng);
         }
@@ -94,31 +97,27 @@ impl Model {
     /// a new token starts as an average token and its logit as their average logit, not as an
     /// arbitrary one (the choice argued for in Hewitt, "Initializing New Word Embeddings for
     /// Pretrained Language Models", 2021). Other rows are kept bit for bit.
+    ///
+    /// A Llama with an output head of its own grows that head's rows the same way.
     pub fn add_token_rows(&mut self, first: usize, count: usize) -> crate::Result<usize> {
-        let Body::Gpt(gpt) = &mut self.body else {
-            return Err(crate::Error::Invalid(
-                "new tokens need a GPT: the bigram model's table is its head".into(),
-            ));
+        let tables: Vec<&mut Var> = match &mut self.body {
+            Body::Bigram(_) => {
+                return Err(crate::Error::Invalid(
+                    "new tokens need a transformer: the bigram model's table is its head".into(),
+                ))
+            }
+            Body::Gpt(gpt) => vec![&mut gpt.wte.weight],
+            Body::Llama(llama) => {
+                let mut t = vec![&mut llama.tok_embeddings.weight];
+                t.extend(llama.output.as_mut().map(|o| &mut o.weight));
+                t
+            }
         };
-        let table = gpt.wte.weight.value();
-        let rows = table.dim(0);
-        if first == 0 || first > rows {
-            return Err(crate::Error::Invalid(format!(
-                "new token rows from {first}, but the embedding has {rows} rows"
-            )));
+        let mut grown_rows = 0;
+        for table in tables {
+            grown_rows = grow_rows(table, first, count)?;
         }
-        let end = first + count;
-        let mean = table.narrow(0, 0, first).mean(&[0], true);
-        let mut parts = vec![
-            table.narrow(0, 0, first),
-            mean.expand(&[count, table.dim(1)]),
-        ];
-        if end < rows {
-            parts.push(table.narrow(0, end, rows - end));
-        }
-        let grown = Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0).contiguous();
-        gpt.wte.weight = Var::parameter(grown);
-        Ok(rows.max(end))
+        Ok(grown_rows)
     }
 
     /// The device the weights live on.
@@ -133,6 +132,32 @@ impl Model {
         match &self.body {
             Body::Gpt(m) => Some(m),
             _ => None,
+        }
+    }
+
+    /// The names of the parameters with a row per token, the ones [`Model::add_token_rows`]
+    /// grows: the token embedding, and a Llama's output head of its own.
+    pub fn token_row_names(&self) -> Vec<String> {
+        match &self.body {
+            Body::Bigram(_) => vec!["table.weight".into()],
+            Body::Gpt(_) => vec!["wte.weight".into()],
+            Body::Llama(m) => {
+                let mut names = vec!["tok_embeddings.weight".to_string()];
+                if m.output.is_some() {
+                    names.push("output.weight".into());
+                }
+                names
+            }
+        }
+    }
+
+    /// The name patterns of the last transformer block's and the final norm's parameters
+    /// (empty for the bigram model).
+    pub fn last_block_patterns(&self) -> Vec<String> {
+        match &self.body {
+            Body::Bigram(_) => vec![],
+            Body::Gpt(m) => vec![format!("blocks.{}.*", m.blocks.len() - 1), "ln_f.*".into()],
+            Body::Llama(m) => vec![format!("blocks.{}.*", m.blocks.len() - 1), "norm.*".into()],
         }
     }
 
@@ -308,6 +333,30 @@ impl Model {
     }
 }
 
+/// Makes rows `first..first + count` of `table (rows, C)` the mean of rows `0..first`, growing
+/// it when it has fewer rows (see [`Model::add_token_rows`]); returns its new number of rows.
+fn grow_rows(table: &mut Var, first: usize, count: usize) -> crate::Result<usize> {
+    let value = table.value();
+    let rows = value.dim(0);
+    if first == 0 || first > rows {
+        return Err(crate::Error::Invalid(format!(
+            "new token rows from {first}, but the embedding has {rows} rows"
+        )));
+    }
+    let end = first + count;
+    let mean = value.narrow(0, 0, first).mean(&[0], true);
+    let mut parts = vec![
+        value.narrow(0, 0, first),
+        mean.expand(&[count, value.dim(1)]),
+    ];
+    if end < rows {
+        parts.push(value.narrow(0, end, rows - end));
+    }
+    let grown = Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0).contiguous();
+    *table = Var::parameter(grown);
+    Ok(rows.max(end))
+}
+
 /// Each sequence's caches, one per block.
 fn caches_of<'a>(states: &'a mut [&mut DecodeState]) -> Vec<&'a mut [KvCache]> {
     states.iter_mut().map(|s| s.caches.as_mut_slice()).collect()
@@ -341,7 +390,14 @@ impl Body {
 
 /// The layers that get LoRA adapters when the configuration asks for them: every linear layer
 /// of the transformer blocks (the classification head is trained whole).
-pub const LORA_TARGETS: [&str; 4] = ["attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"];
+pub fn lora_targets(model: Architecture) -> &'static [&'static str] {
+    match model {
+        Architecture::Llama => &[
+            "attn.wq", "attn.wk", "attn.wv", "attn.wo", "ffn.w1", "ffn.w2", "ffn.w3",
+        ],
+        _ => &["attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"],
+    }
+}
 
 /// The name prefix of the classification head's weights.
 pub const CLASSIFIER: &str = "classifier";
