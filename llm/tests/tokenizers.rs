@@ -134,8 +134,12 @@ fn resolve_names_char_gpt2_and_paths() {
     let err = tokenizer::resolve("nope.json", corpus).err().unwrap();
     assert_eq!(
         err.to_string(),
-        "--tokenizer \"nope.json\" is not char, gpt2, a tokenizer file or a directory"
+        "--tokenizer \"nope.json\" is not char, gpt2, llama2c:FILE, a tokenizer file or a \
+         directory"
     );
+    let llama2c = tokenizer::resolve("llama2c:../data/llama2c/tok512.bin", corpus).unwrap();
+    assert_eq!((llama2c.kind(), llama2c.vocab_size()), ("llama2c", 512));
+    assert!(tokenizer::resolve("llama2c:nope.bin", corpus).is_err());
 }
 
 #[test]
