@@ -406,3 +406,20 @@ fn with_added_tokens_it_still_round_trips_and_streams() {
     }
     assert_eq!(streamed, text.as_bytes());
 }
+
+#[test]
+fn training_text_puts_bos_before_each_story() {
+    let text = "One day.\n<|endoftext|>\n  Tim ran.  \n<|endoftext|>\n\n<|endoftext|>";
+    let ids = tokenizer::encode_documents(tok512(), text, Special::Allow).unwrap();
+    let mut want = vec![1];
+    want.extend(tok512().encode("One day.").unwrap());
+    want.push(1);
+    want.extend(tok512().encode("Tim ran.").unwrap());
+    assert_eq!(ids, want);
+    // A tokenizer without a start token encodes the text whole, separators included.
+    let gpt2 = tokenizer::Gpt2Tokenizer::new();
+    assert_eq!(
+        tokenizer::encode_documents(&gpt2, text, Special::Allow).unwrap(),
+        gpt2.encode(text).unwrap()
+    );
+}

@@ -83,15 +83,16 @@ struct Data {
     source: DataSource,
 }
 
-/// Encodes a text and splits it 90/10 into training and validation tokens (as nanoGPT's
-/// data preparation does).
+/// Encodes a text ([`tokenizer::encode_documents`]: each story after BOS for a llama2.c
+/// tokenizer) and splits it 90/10 into training and validation tokens (as nanoGPT's data
+/// preparation does).
 fn split_text(
     text: &str,
     tokenizer: Box<dyn Tokenizer>,
     path: Option<PathBuf>,
     spec: &str,
 ) -> Result<Data> {
-    let ids = tokenizer::encode_parallel(tokenizer.as_ref(), text, Special::Allow)?;
+    let ids = tokenizer::encode_documents(tokenizer.as_ref(), text, Special::Allow)?;
     let cut = ids.len() * 9 / 10;
     Ok(Data {
         tokenizer,

@@ -30,7 +30,7 @@ pub use self::bpe::BpeTokenizer;
 pub use self::char::CharTokenizer;
 pub use self::gpt2::Gpt2Tokenizer;
 pub use self::llama2c::Llama2cTokenizer;
-pub use self::parallel::encode_parallel;
+pub use self::parallel::{encode_documents, encode_parallel};
 pub use self::pattern::Pattern;
 pub use self::special::Special;
 

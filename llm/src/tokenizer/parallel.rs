@@ -112,6 +112,36 @@ pub fn encode_parallel(
     Ok(encoded.concat())
 }
 
+/// The ids of a training text. With a tokenizer whose texts begin with a token
+/// ([`Tokenizer::text_start`], llama2.c's BOS), each document (the text between
+/// `<|endoftext|>` separators, trimmed, empty ones left out) becomes that token followed by
+/// the document's ids, as llama2.c's preparation writes TinyStories; documents are encoded in
+/// parallel. With any other tokenizer, [`encode_parallel`] of the whole text.
+pub fn encode_documents(
+    tokenizer: &dyn Tokenizer,
+    text: &str,
+    special: Special,
+) -> Result<Vec<u32>> {
+    let Some(start) = tokenizer.text_start() else {
+        return encode_parallel(tokenizer, text, special);
+    };
+    let documents: Vec<&str> = text
+        .split(super::ENDOFTEXT)
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    let encoded = documents
+        .par_iter()
+        .map(|d| tokenizer.encode_with(d, special))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ids = Vec::with_capacity(text.len() / 2);
+    for doc in encoded {
+        ids.push(start);
+        ids.extend(doc);
+    }
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
