@@ -33,7 +33,8 @@ pub struct Args {
     /// directory.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// A text file to evaluate on (UTF-8).
+    /// A text file to evaluate on (UTF-8), encoded as training encodes it (with a llama2.c
+    /// tokenizer, each story between <|endoftext|> separators after BOS).
     #[arg(long, value_name = "FILE", required_unless_present_any = ["task", "labelled"], conflicts_with_all = ["task", "labelled"])]
     text: Option<PathBuf>,
     /// Verifiable problems, JSON Lines of {"prompt", "answer"}.
@@ -99,7 +100,7 @@ impl Args {
         let (model, cfg, tokenizer) = llm::run::load::load_model(&self.model)?;
         nn::Module::to_device(&model, device)?;
         let text = llm::data::read_text(file)?;
-        let tokens = llm::tokenizer::encode_parallel(
+        let tokens = llm::tokenizer::encode_documents(
             tokenizer.as_ref(),
             &text,
             llm::tokenizer::Special::Allow,
