@@ -213,7 +213,7 @@ impl Objective for Grpo {
         })
     }
 
-    /// Greedy accuracy on the held-out problems (on the model's device).
+    /// The held-out metrics of the task (see [`TaskSetup::evaluate`]).
     fn evaluate(&mut self, model: &Model, _rng: &mut Rng, _device: Device) -> Result<Metrics> {
         self.task.evaluate(model, &self.settings)
     }
