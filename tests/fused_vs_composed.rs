@@ -108,3 +108,36 @@ fn softmax_equals_exp_minus_logsumexp() {
         |v| v[0].sub(&v[0].logsumexp(-1, true)).exp(),
     );
 }
+
+#[test]
+fn rms_norm_equals_its_composition() {
+    assert_same(
+        &[rand(&[3, 4, 6], 11), rand(&[6], 12)],
+        |v| v[0].rms_norm(&v[1], 1e-5),
+        |v| {
+            let rstd = v[0].square().mean(&[-1], true).add_scalar(1e-5).rsqrt();
+            v[0].mul(&rstd).mul(&v[1])
+        },
+    );
+}
+
+#[test]
+fn rope_equals_rotating_each_pair() {
+    let (b, nh, t, hs, start) = (2, 3, 5, 8, 4);
+    let angles = rand(&[start + t, hs / 2], 13);
+    let (cos, sin) = (angles.cos(), angles.sin());
+    let (c2, s2) = (cos.clone(), sin.clone());
+    assert_same(
+        &[rand(&[b, nh, t, hs], 14)],
+        move |v| v[0].rope(&cos, &sin, start),
+        move |v| {
+            let table = |a: &Tensor| Var::constant(a.narrow(0, start, t).reshape(&[t, hs / 2, 1]));
+            let (cos, sin) = (table(&c2), table(&s2));
+            let pairs = v[0].reshape(&[b, nh, t, hs / 2, 2]);
+            let (even, odd) = (pairs.narrow(4, 0, 1), pairs.narrow(4, 1, 1));
+            let first = even.mul(&cos).sub(&odd.mul(&sin));
+            let second = even.mul(&sin).add(&odd.mul(&cos));
+            Var::cat(&[&first, &second], 4).reshape(&[b, nh, t, hs])
+        },
+    );
+}

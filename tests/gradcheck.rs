@@ -345,6 +345,12 @@ fn index_cases() -> Vec<Case> {
     ]
 }
 
+/// Rotary tables `cos, sin (positions, half)` of fixed, unequal angles, in `dtype`.
+fn rope_tables(positions: usize, half: usize, dtype: DType) -> (Tensor, Tensor) {
+    let angles = rand(&[positions, half], 139).mul_scalar(3.0);
+    (angles.cos().to_dtype(dtype), angles.sin().to_dtype(dtype))
+}
+
 fn fused_cases() -> Vec<Case> {
     vec![
         case(
@@ -362,6 +368,37 @@ fn fused_cases() -> Vec<Case> {
             vec![rand(&[3, 1, 4], 94), rand(&[4], 95)],
             |v| v[0].layer_norm(Some(&v[1]), None, 1e-5),
         ),
+        case(
+            "rms_norm/3d input",
+            vec![rand(&[2, 3, 5], 130), rand(&[5], 131)],
+            |v| v[0].rms_norm(&v[1], 1e-5),
+        ),
+        case(
+            "rms_norm/transposed input, broadcast weight",
+            vec![rand(&[4, 3], 132), rand(&[1], 133)],
+            |v| v[0].t().rms_norm(&v[1].expand(&[4]), 1e-5),
+        ),
+        case(
+            "rms_norm/size-1 dims, rows of two",
+            vec![rand(&[1, 3, 2], 134), rand(&[2], 135)],
+            |v| v[0].rms_norm(&v[1], 1e-5),
+        ),
+        case("rope/from position 0", vec![rand(&[2, 3, 4], 136)], |v| {
+            let (cos, sin) = rope_tables(5, 2, v[0].dtype());
+            v[0].rope(&cos, &sin, 0)
+        }),
+        case(
+            "rope/later positions",
+            vec![rand(&[1, 2, 2, 6], 137)],
+            |v| {
+                let (cos, sin) = rope_tables(6, 3, v[0].dtype());
+                v[0].rope(&cos, &sin, 4)
+            },
+        ),
+        case("rope/transposed heads", vec![rand(&[3, 2, 4], 138)], |v| {
+            let (cos, sin) = rope_tables(4, 2, v[0].dtype());
+            v[0].transpose(0, 1).rope(&cos, &sin, 1)
+        }),
         case("cross_entropy/ignore index", vec![rand(&[4, 5], 96)], |v| {
             v[0].mul_scalar(3.0)
                 .cross_entropy(&Tensor::from_slice(&[1i64, -100, 4, 0], &[4]), Some(-100))

@@ -94,6 +94,10 @@ pub enum Op {
     Where,
     /// [`Var::layer_norm`](crate::Var::layer_norm).
     LayerNorm,
+    /// [`Var::rms_norm`](crate::Var::rms_norm).
+    RmsNorm,
+    /// [`Var::rope`](crate::Var::rope).
+    Rope,
     /// [`Var::cross_entropy`](crate::Var::cross_entropy).
     CrossEntropy,
     /// [`Var::attention`](crate::Var::attention).

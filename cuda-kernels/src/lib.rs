@@ -81,6 +81,10 @@ pub enum Family {
     Softmax,
     /// Layer normalization over the last dim, forward and backward (`layer_norm.cu`).
     LayerNorm,
+    /// RMS normalization over the last dim, forward (`rms_norm.cu`).
+    RmsNorm,
+    /// Rotary position embeddings, either direction (`rope.cu`).
+    Rope,
     /// GELU backward in the tanh and erf forms (`gelu.cu`).
     Gelu,
     /// Cross-entropy over logits fused with log-softmax, forward and backward
@@ -98,7 +102,7 @@ pub enum Family {
 
 impl Family {
     /// Every family, in a fixed order.
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 15] = [
         Family::Copy,
         Family::Unary,
         Family::Binary,
@@ -106,6 +110,8 @@ impl Family {
         Family::Reduce,
         Family::Softmax,
         Family::LayerNorm,
+        Family::RmsNorm,
+        Family::Rope,
         Family::Gelu,
         Family::CrossEntropy,
         Family::Index,
@@ -124,6 +130,8 @@ impl Family {
             Family::Reduce => "reduce",
             Family::Softmax => "softmax",
             Family::LayerNorm => "layer_norm",
+            Family::RmsNorm => "rms_norm",
+            Family::Rope => "rope",
             Family::Gelu => "gelu",
             Family::CrossEntropy => "cross_entropy",
             Family::Index => "index",
@@ -143,6 +151,8 @@ impl Family {
             Family::Reduce => include_str!("../kernels/reduce.cu"),
             Family::Softmax => include_str!("../kernels/softmax.cu"),
             Family::LayerNorm => include_str!("../kernels/layer_norm.cu"),
+            Family::RmsNorm => include_str!("../kernels/rms_norm.cu"),
+            Family::Rope => include_str!("../kernels/rope.cu"),
             Family::Gelu => include_str!("../kernels/gelu.cu"),
             Family::CrossEntropy => include_str!("../kernels/cross_entropy.cu"),
             Family::Index => include_str!("../kernels/index.cu"),
@@ -201,6 +211,8 @@ impl Family {
                 "column_sum_f32",
                 "column_sum_f64",
             ],
+            Family::RmsNorm => &["rms_norm_forward_f32", "rms_norm_forward_f64"],
+            Family::Rope => &["rope_f32", "rope_f64"],
             Family::Gelu => &["gelu_backward_f32", "gelu_backward_f64"],
             Family::CrossEntropy => &[
                 "cross_entropy_rows_f32",

@@ -1,6 +1,6 @@
 //! Root-mean-square normalization over the last dim (Zhang and Sennrich, 2019), as Llama uses
 //! it: `y = x / sqrt(mean(x^2) + eps) * weight`. No mean is subtracted and there is no bias.
-//! Composed from autograd ops, so its backward is theirs.
+//! One fused op (`Var::rms_norm`), held to its composition by the fused-versus-composed test.
 
 use crate::init;
 use crate::module::{join, Module};
@@ -26,8 +26,7 @@ impl RmsNorm {
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Var) -> Var {
-        let scale = x.square().mean(&[-1], true).add_scalar(self.eps).rsqrt();
-        x.mul(&scale).mul(&self.weight)
+        x.rms_norm(&self.weight, self.eps)
     }
 
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {

@@ -11,14 +11,18 @@
 //! positions only through their difference.
 
 use autograd::Var;
-use tensor::Tensor;
+use std::sync::Mutex;
+use tensor::{DType, Device, Tensor};
 
 /// The cosines and sines of every position's angles.
 pub struct Rope {
-    /// `cos(a)` of shape `(positions, HS / 2, 1)`.
+    /// `cos(a)` of shape `(positions, HS / 2)`, f32 on the CPU.
     cos: Tensor,
     /// `sin(a)`, shaped like `cos`.
     sin: Tensor,
+    /// The tables in the dtype and on the device they were last used with, so that a model on
+    /// a GPU does not copy them there at every step.
+    converted: Mutex<Option<(DType, Device, Tensor, Tensor)>>,
 }
 
 impl Rope {
@@ -40,11 +44,12 @@ impl Rope {
             let v: Vec<f32> = (0..positions)
                 .flat_map(|p| (0..half).map(move |j| f(angle(p, j))))
                 .collect();
-            Tensor::from_vec(v, &[positions, half, 1])
+            Tensor::from_vec(v, &[positions, half])
         };
         Rope {
             cos: table(f32::cos),
             sin: table(f32::sin),
+            converted: Mutex::new(None),
         }
     }
 
@@ -53,34 +58,32 @@ impl Rope {
         self.cos.dim(0)
     }
 
-    /// Moves the tables to the dtype and device of `like`.
-    fn tables_like(&self, like: &Var, start: usize, t: usize) -> (Var, Var) {
-        let fit = |table: &Tensor| {
-            Var::constant(
-                table
-                    .narrow(0, start, t)
-                    .to_dtype(like.dtype())
-                    .to_device(like.device()),
-            )
-        };
-        (fit(&self.cos), fit(&self.sin))
+    /// The tables in the dtype and on the device of `like`.
+    fn tables_like(&self, like: &Var) -> (Tensor, Tensor) {
+        let (dtype, device) = (like.dtype(), like.device());
+        let mut converted = self.converted.lock().unwrap_or_else(|e| e.into_inner());
+        match &*converted {
+            Some((d, v, cos, sin)) if (*d, *v) == (dtype, device) => (cos.clone(), sin.clone()),
+            _ => {
+                let fit = |t: &Tensor| t.to_dtype(dtype).to_device(device);
+                let (cos, sin) = (fit(&self.cos), fit(&self.sin));
+                *converted = Some((dtype, device, cos.clone(), sin.clone()));
+                (cos, sin)
+            }
+        }
     }
 
-    /// `x (B, NH, T, HS)` at positions `start..start + T`, rotated.
+    /// `x (B, NH, T, HS)` at positions `start..start + T`, rotated (one fused op; see
+    /// `tensor/src/cpu/rope.rs`).
     pub fn apply(&self, x: &Var, start: usize) -> Var {
-        let (b, nh, t, hs) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
         assert!(
-            start + t <= self.positions(),
+            start + x.dim(2) <= self.positions(),
             "rotary tables cover {} positions, not {}",
             self.positions(),
-            start + t
+            start + x.dim(2)
         );
-        let (cos, sin) = self.tables_like(x, start, t);
-        let pairs = x.reshape(&[b, nh, t, hs / 2, 2]);
-        let (even, odd) = (pairs.narrow(4, 0, 1), pairs.narrow(4, 1, 1));
-        let first = even.mul(&cos).sub(&odd.mul(&sin));
-        let second = even.mul(&sin).add(&odd.mul(&cos));
-        Var::cat(&[&first, &second], 4).reshape(&[b, nh, t, hs])
+        let (cos, sin) = self.tables_like(x);
+        x.rope(&cos, &sin, start)
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::cpu::attention::Dims;
 use crate::cpu::gelu::Gelu;
+use crate::cpu::rope::RopeDims;
 use crate::cpu::softmax::Softmax;
 use crate::cpu::{adamw::AdamWStep, CpuStorage};
 use crate::error::Result;
@@ -100,6 +101,11 @@ pub trait BackendStorage: Sized {
         rstd: &Self,
         has_bias: bool,
     ) -> Result<(Self, Option<Self>, Option<Self>)>;
+    /// RMS norm over contiguous rows of length `c` with weight `w (c)`: returns `(y, rstd)`.
+    fn rms_norm(&self, c: usize, w: &Self, eps: f64) -> Result<(Self, Self)>;
+    /// Rotary position embedding of contiguous `x` (self) by the angle tables
+    /// `cos, sin (P, HS / 2)`, both contiguous (see `cpu::rope`).
+    fn rope(&self, cos: &Self, sin: &Self, dims: RopeDims) -> Result<Self>;
     /// Mean cross-entropy of contiguous logits rows of length `v` against `targets`; rows whose
     /// target equals `ignore` do not count. Returns `(loss as a 1-element storage, lse)`.
     fn cross_entropy(&self, v: usize, targets: &Self, ignore: Option<i64>) -> Result<(Self, Self)>;

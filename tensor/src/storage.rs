@@ -8,6 +8,7 @@
 use crate::backend::BackendStorage;
 use crate::cpu::attention::Dims;
 use crate::cpu::gelu::Gelu;
+use crate::cpu::rope::RopeDims;
 use crate::cpu::softmax::Softmax;
 use crate::cpu::{adamw::AdamWStep, CpuStorage};
 use crate::error::{Error, Result};
@@ -363,6 +364,24 @@ impl Storage {
                 s.layer_norm_backward(B::of(x)?, c, w, B::of(mean)?, B::of(rstd)?, has_bias)?;
             Ok((dx.into(), dw.map(Into::into), db.map(Into::into)))
         })
+    }
+
+    /// [`BackendStorage::rms_norm`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
+    pub fn rms_norm(&self, c: usize, w: &Storage, eps: f64) -> Result<(Storage, Storage)> {
+        on_backend!(&self.kind, |s: B| Ok(into2(s.rms_norm(
+            c,
+            B::of(w)?,
+            eps
+        )?)))
+    }
+
+    /// [`BackendStorage::rope`] on this storage's device.
+    /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
+    pub fn rope(&self, cos: &Storage, sin: &Storage, dims: RopeDims) -> Result<Storage> {
+        on_backend!(&self.kind, |s: B| Ok(s
+            .rope(B::of(cos)?, B::of(sin)?, dims)?
+            .into()))
     }
 
     /// [`BackendStorage::cross_entropy`] on this storage's device.

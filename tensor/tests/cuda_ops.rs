@@ -555,6 +555,58 @@ fn layer_norm_forward_and_backward() {
 }
 
 #[test]
+fn rms_norm_forward() {
+    let Some(dev) = gpu() else { return };
+    for dtype in [DType::F32, DType::F64] {
+        for (n, c) in [(1, 1), (3, 7), (33, 65), (1024, 64), (5, 1023)] {
+            let (x, w) = (rand(&[n, c], dtype, 5), rand(&[c], dtype, 6));
+            let (y, rstd) = x.try_rms_norm(&w, 1e-5).unwrap();
+            let (gy, grstd) = x
+                .to_device(dev)
+                .try_rms_norm(&w.to_device(dev), 1e-5)
+                .unwrap();
+            check("rms_norm y", &gy, &y, REDUCTION);
+            check("rms_norm rstd", &grstd, &rstd, REDUCTION);
+        }
+    }
+}
+
+#[test]
+fn rope_both_ways_on_every_layout() {
+    let Some(dev) = gpu() else { return };
+    for dtype in [DType::F32, DType::F64] {
+        for (shape, start) in [
+            (vec![1, 1, 2], 0),
+            (vec![2, 3, 5, 8], 3),
+            (vec![3, 7, 6], 1),
+        ] {
+            let (t, half) = (shape[shape.len() - 2], shape[shape.len() - 1] / 2);
+            let angles = rand(&[start + t, half], DType::F64, 7).mul_scalar(3.0);
+            let (cos, sin) = (angles.cos().to_dtype(dtype), angles.sin().to_dtype(dtype));
+            let (gcos, gsin) = (cos.to_device(dev), sin.to_device(dev));
+            for inverse in [false, true] {
+                each_layout(
+                    dev,
+                    "rope",
+                    &shape,
+                    dtype,
+                    EXACT,
+                    |t| t,
+                    |x| {
+                        let (c, s) = if x.device() == Device::Cpu {
+                            (&cos, &sin)
+                        } else {
+                            (&gcos, &gsin)
+                        };
+                        x.try_rope(c, s, start, inverse).unwrap()
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn cross_entropy_with_ignored_rows() {
     let Some(dev) = gpu() else { return };
     for (n, v) in [(1, 1), (7, 65), (64, 1023), (4, 50304)] {

@@ -10,6 +10,8 @@ pub mod index;
 pub mod layer_norm;
 pub mod matmul;
 pub mod reduce;
+pub mod rms_norm;
+pub mod rope;
 pub mod view;
 
 use tensor::Tensor;

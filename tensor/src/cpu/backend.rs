@@ -7,8 +7,10 @@
 use super::adamw::{self, AdamWStep};
 use super::attention::{self, Dims};
 use super::gelu::{self, Gelu};
+use super::rope::{self, RopeDims};
 use super::softmax::{self, Softmax};
-use super::{binary, copy, cross_entropy, index, layer_norm, matmul, reduce, unary, where_cond};
+use super::{binary, copy, cross_entropy, index, layer_norm, matmul, reduce, rms_norm};
+use super::{unary, where_cond};
 use super::{CpuElement, CpuStorage};
 use crate::backend::BackendStorage;
 use crate::dtype::{DType, IndexElement};
@@ -386,6 +388,46 @@ impl BackendStorage for CpuStorage {
             CpuStorage::F64(dy) => run(dy, x, c, w, mean, rstd, has_bias),
             other => Err(Error::UnsupportedDType {
                 op: "layer_norm_backward",
+                dtype: other.dtype(),
+            }),
+        }
+    }
+
+    fn rms_norm(&self, c: usize, w: &Self, eps: f64) -> Result<(Self, Self)> {
+        fn run<T: CpuElement + crate::dtype::Float>(
+            x: &[T],
+            c: usize,
+            w: &CpuStorage,
+            eps: f64,
+        ) -> Result<(CpuStorage, CpuStorage)> {
+            let o = rms_norm::forward(x, c, same::<T>("rms_norm", w)?, eps);
+            Ok((T::wrap(o.y), T::wrap(o.rstd)))
+        }
+        match self {
+            CpuStorage::F32(x) => run(x, c, w, eps),
+            CpuStorage::F64(x) => run(x, c, w, eps),
+            other => Err(Error::UnsupportedDType {
+                op: "rms_norm",
+                dtype: other.dtype(),
+            }),
+        }
+    }
+
+    fn rope(&self, cos: &Self, sin: &Self, dims: RopeDims) -> Result<Self> {
+        fn run<T: CpuElement + crate::dtype::Float>(
+            x: &[T],
+            cos: &CpuStorage,
+            sin: &CpuStorage,
+            dims: RopeDims,
+        ) -> Result<CpuStorage> {
+            let (cos, sin) = (same::<T>("rope", cos)?, same::<T>("rope", sin)?);
+            Ok(T::wrap(rope::apply(x, cos, sin, dims)))
+        }
+        match self {
+            CpuStorage::F32(x) => run(x, cos, sin, dims),
+            CpuStorage::F64(x) => run(x, cos, sin, dims),
+            other => Err(Error::UnsupportedDType {
+                op: "rope",
                 dtype: other.dtype(),
             }),
         }

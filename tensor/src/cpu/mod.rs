@@ -23,6 +23,8 @@ pub mod matmul;
 pub mod parallel;
 pub mod pool;
 pub mod reduce;
+pub mod rms_norm;
+pub mod rope;
 pub mod simd;
 pub mod softmax;
 pub mod strided;

@@ -19,10 +19,13 @@ mod index;
 mod launch;
 mod matmul;
 mod reduce;
+mod rms_norm;
+mod rope;
 
 use crate::backend::BackendStorage;
 use crate::cpu::attention::Dims;
 use crate::cpu::gelu::Gelu;
+use crate::cpu::rope::RopeDims;
 use crate::cpu::softmax::Softmax;
 use crate::cpu::{adamw::AdamWStep, CpuStorage};
 use crate::error::{Error, Result};
@@ -308,6 +311,14 @@ impl BackendStorage for CudaStorage {
         has_bias: bool,
     ) -> Result<(Self, Option<Self>, Option<Self>)> {
         fused::layer_norm_backward(self, x, c, w, mean, rstd, has_bias)
+    }
+
+    fn rms_norm(&self, c: usize, w: &Self, eps: f64) -> Result<(Self, Self)> {
+        rms_norm::forward(self, c, w, eps)
+    }
+
+    fn rope(&self, cos: &Self, sin: &Self, dims: RopeDims) -> Result<Self> {
+        rope::apply(self, cos, sin, dims)
     }
 
     fn cross_entropy(&self, v: usize, targets: &Self, ignore: Option<i64>) -> Result<(Self, Self)> {

@@ -5,6 +5,7 @@ pub mod elementwise;
 pub mod fused;
 pub mod index;
 pub mod inplace;
+pub mod llama;
 pub mod matmul;
 pub mod packed;
 pub mod reduce;
