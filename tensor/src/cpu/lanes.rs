@@ -126,6 +126,46 @@ pub fn dot<T: Float>(x: &[T], y: &[T]) -> T {
     combine(acc, &|a, b| a + b) + rest
 }
 
+/// [`dot`] of `x` with each of four slices at once: each result has the bits `dot` gives it,
+/// and each element of `x` is loaded once for all four (the one-row matrix product's inner
+/// loop, where a dot product of a few vectors would spend more on its reduction than on its
+/// multiplies).
+#[inline(always)]
+pub fn dot4<T: Float>(x: &[T], ys: [&[T]; 4]) -> [T; 4] {
+    let n = ys.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let [y0, y1, y2, y3] = ys.map(|y| &y[..n]);
+    let x = &x[..n];
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        [T::ZERO; LANES],
+        [T::ZERO; LANES],
+        [T::ZERO; LANES],
+        [T::ZERO; LANES],
+    );
+    let chunks = x
+        .chunks_exact(LANES)
+        .zip(y0.chunks_exact(LANES))
+        .zip(y1.chunks_exact(LANES))
+        .zip(y2.chunks_exact(LANES))
+        .zip(y3.chunks_exact(LANES));
+    for ((((a, b0), b1), b2), b3) in chunks {
+        for i in 0..LANES {
+            a0[i] += a[i] * b0[i];
+            a1[i] += a[i] * b1[i];
+            a2[i] += a[i] * b2[i];
+            a3[i] += a[i] * b3[i];
+        }
+    }
+    let whole = n - n % LANES;
+    let tail = |y: &[T]| {
+        x[whole..]
+            .iter()
+            .zip(&y[whole..])
+            .fold(T::ZERO, |a, (&u, &v)| a + u * v)
+    };
+    let sum = |acc: [T; LANES], y: &[T]| combine(acc, &|a, b| a + b) + tail(y);
+    [sum(a0, y0), sum(a1, y1), sum(a2, y2), sum(a3, y3)]
+}
+
 /// The larger of `a` and `b`, or `a` when either is NaN: a single `max` instruction per vector.
 #[inline(always)]
 fn larger<T: Float>(a: T, b: T) -> T {
@@ -232,6 +272,22 @@ pub fn zip3_map_uninit<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn four_dots_at_once_have_the_bits_of_one_at_a_time() {
+        for n in [0, 1, 15, 16, 17, 64, 172, 1023] {
+            let row = |s: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|i| ((i * 31 + s * 7) % 97) as f32 / 13.0 - 3.5)
+                    .collect()
+            };
+            let (x, ys) = (row(0), [row(1), row(2), row(3), row(4)]);
+            let got = dot4(&x, [&ys[0], &ys[1], &ys[2], &ys[3]]);
+            for (g, y) in got.iter().zip(&ys) {
+                assert_eq!(g.to_bits(), dot(&x, y).to_bits(), "n={n}");
+            }
+        }
+    }
 
     #[test]
     fn max_and_min_propagate_nan_and_keep_infinities() {

@@ -16,7 +16,8 @@
 
 use super::{num_threads, Product, Threads, PARALLEL_FLOPS};
 use crate::cpu::parallel::par_for_each;
-use crate::cpu::simd;
+use crate::cpu::{lanes, simd};
+use multiversion::multiversion;
 use std::ops::Range;
 
 /// Columns of `c` per task at least, so a task's share of B is worth a thread's wake-up.
@@ -50,6 +51,24 @@ pub unsafe fn gemv(p: Product, threads: Threads) {
     par_for_each(columns, |cols| unsafe { columns_of(&p, &a, cols) });
 }
 
+/// `sums[i] = a . column(cols.start + i)`, four columns per pass over `a` (each sum with the
+/// bits of [`simd::dot`]). One function per instruction set, so the short dot products inline.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn dots<'b>(a: &[f32], cols: Range<usize>, column: &dyn Fn(usize) -> &'b [f32], sums: &mut [f32]) {
+    let mut j = cols.start;
+    for quad in sums.chunks_mut(4) {
+        if let [s0, s1, s2, s3] = quad {
+            [*s0, *s1, *s2, *s3] =
+                lanes::dot4(a, [column(j), column(j + 1), column(j + 2), column(j + 3)]);
+        } else {
+            for (i, s) in quad.iter_mut().enumerate() {
+                *s = lanes::dot(a, column(j + i));
+            }
+        }
+        j += quad.len();
+    }
+}
+
 /// Columns `cols` of the product, `a` being A's row.
 ///
 /// # Safety
@@ -57,12 +76,11 @@ pub unsafe fn gemv(p: Product, threads: Threads) {
 unsafe fn columns_of(p: &Product, a: &[f32], cols: Range<usize>) {
     let mut sums = vec![0.0f32; cols.len()];
     if p.b.rs == 1 {
-        for (j, s) in cols.clone().zip(&mut sums) {
-            // SAFETY: column `j < n` of B has `k` contiguous elements in bounds.
-            let column =
-                unsafe { std::slice::from_raw_parts(p.b.ptr.offset(j as isize * p.b.cs), p.k) };
-            *s = simd::dot(a, column);
-        }
+        // SAFETY: column `j < n` of B has `k` contiguous elements in bounds.
+        let column = |j: usize| unsafe {
+            std::slice::from_raw_parts(p.b.ptr.offset(j as isize * p.b.cs), p.k)
+        };
+        dots(a, cols.clone(), &column, &mut sums);
     } else {
         for (i, &ai) in a.iter().enumerate() {
             // SAFETY: row `i < k` of B has `n` contiguous elements in bounds, of which
