@@ -11,9 +11,11 @@ use crate::dropout::{Dropout, SharedRng};
 use crate::linear::Linear;
 use crate::module::{join, Module};
 use autograd::Var;
+use tensor::ops::decode::repeat_heads;
 use tensor::{CacheView, Rng, Tensor};
 
-/// Keys and values `(B, NH, T, HS)` of the positions seen so far, for one layer.
+/// Keys and values `(B, NH, T, HS)` of the positions seen so far, for one layer (`NKV` heads
+/// in place of `NH` for grouped-query attention).
 ///
 /// They live in buffers `(B, NH, cap, HS)` with room for more positions, and each step writes
 /// only its new positions into that room; a full buffer is replaced by one of twice the room
@@ -115,9 +117,10 @@ impl KvCache {
     }
 }
 
-/// Appends keys and values `k, v (B, NH, T_new, HS)` to `cache`, and attends the queries
-/// `q (B, NH, T_new, HS)` to every cached position: the decoding kernel for one new position,
-/// the fused causal attention for several. For inference (no gradient reaches the cache).
+/// Appends keys and values `k, v (B, NKV, T_new, HS)` to `cache`, and attends the queries
+/// `q (B, NH, T_new, HS)` to every cached position, each key/value head serving `NH / NKV`
+/// query heads: the decoding kernel for one new position, the fused causal attention for
+/// several. For inference (no gradient reaches the cache).
 pub(crate) fn attend_cached(q: &Var, k: &Var, v: &Var, cache: &mut KvCache) -> Var {
     cache.append(&k.value(), &v.value());
     if q.dim(2) == 1 {
@@ -125,11 +128,12 @@ pub(crate) fn attend_cached(q: &Var, k: &Var, v: &Var, cache: &mut KvCache) -> V
         return decode(q, &rows, |_| cache.len());
     }
     let (k, v) = cache.filled();
-    Var::attention(q, &Var::constant(k), &Var::constant(v))
+    let heads = |t: &Tensor| Var::constant(repeat_heads(t, q.dim(1)).expect("whole groups"));
+    Var::attention(q, &heads(&k), &heads(&v))
 }
 
 /// One new position per sequence: row `b` of `q (B, NH, 1, HS)` attends to `caches[b]` after
-/// the `b`-th keys and values of `rows` (each `(1, NH, 1, HS)`) are appended to it.
+/// the `b`-th keys and values of `rows` (each `(1, NKV, 1, HS)`) are appended to it.
 pub(crate) fn attend_ragged(
     q: &Var,
     rows: impl Iterator<Item = (Tensor, Tensor)>,
@@ -143,7 +147,7 @@ pub(crate) fn attend_ragged(
 }
 
 /// One decoding step: `q (B, NH, 1, HS)`, row `b` attending to the `len` positions of
-/// `rows[b]` (keys and values `(1, NH, cap, HS)`).
+/// `rows[b]` (keys and values `(1, NKV, cap, HS)`).
 fn decode(q: &Var, rows: &[(Tensor, Tensor)], len: impl Fn(usize) -> usize) -> Var {
     let views: Vec<CacheView> = rows
         .iter()

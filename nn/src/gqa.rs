@@ -75,11 +75,9 @@ impl GroupedQueryAttention {
         ]
     }
 
-    /// Projected heads at positions `start..start + T`: queries and keys rotated, keys and
-    /// values repeated to `NH` heads.
+    /// Projected heads at positions `start..start + T`, queries and keys rotated.
     fn rotated(&self, [q, k, v]: [Var; 3], start: usize) -> [Var; 3] {
-        let (q, k) = (self.rope.apply(&q, start), self.rope.apply(&k, start));
-        [q, self.repeat(&k), self.repeat(&v)]
+        [self.rope.apply(&q, start), self.rope.apply(&k, start), v]
     }
 
     /// [`Self::rotated`] heads of `x (B, T, C)` at positions `start..start + T`.
@@ -108,8 +106,8 @@ impl GroupedQueryAttention {
     }
 
     /// Incremental forward for generation: `x (B, T_new, C)` are the positions after those in
-    /// `cache` (keys kept rotated and repeated to `NH` heads). For inference: no gradient
-    /// reaches the cache.
+    /// `cache` (which keeps the `NKV` key/value heads, keys rotated; the attention kernels read
+    /// each for its group of query heads). For inference: no gradient reaches the cache.
     pub fn forward_cached(&self, x: &Var, cache: &mut KvCache) -> Var {
         let [q, k, v] = self.heads(x, cache.len());
         self.merge(&attend_cached(&q, &k, &v, cache))
@@ -137,7 +135,7 @@ impl GroupedQueryAttention {
 impl Module for GroupedQueryAttention {
     fn forward(&self, x: &Var) -> Var {
         let [q, k, v] = self.heads(x, 0);
-        self.merge(&Var::attention(&q, &k, &v))
+        self.merge(&Var::attention(&q, &self.repeat(&k), &self.repeat(&v)))
     }
 
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {

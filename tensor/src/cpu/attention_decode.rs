@@ -2,9 +2,12 @@
 //! cache: the new token of sequence `b` attends to the `len_b` positions cached for it.
 //!
 //! Shapes: `q (B, NH, D)`, one query row per sequence and head. Sequence `b`'s cache is a
-//! buffer of `(NH, cap_b, D)` keys and one of values, whose first `len_b <= cap_b` positions are
-//! filled (a cache grows by writing into spare room, so its rows are not packed tightly: head
-//! `h` starts at `h cap_b D`). With `scale = 1 / sqrt(D)`, for each sequence and head:
+//! buffer of `(NKV, cap_b, D)` keys and one of values, whose first `len_b <= cap_b` positions
+//! are filled (a cache grows by writing into spare room, so its rows are not packed tightly:
+//! head `g` starts at `g cap_b D`). `NKV` divides `NH`: query head `h` reads key/value head
+//! `g = h / (NH / NKV)` (grouped-query attention; `NKV = NH` is plain multi-head attention),
+//! so a group of query heads shares its keys and values without copies of them.
+//! With `scale = 1 / sqrt(D)`, for each sequence and query head:
 //!
 //! `s_j = scale q . k_j`, `p = softmax(s)` over `j < len_b`, `out = sum_j p_j v_j`.
 //!
@@ -38,8 +41,33 @@ impl<T> Cache<'_, T> {
     }
 }
 
-/// Checks that every cache holds `nh` heads of `d` and at least one filled position.
-pub fn check<T>(q_len: usize, caches: &[Cache<T>], nh: usize, d: usize) -> Result<(), String> {
+/// Query heads, key/value heads and head size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+    /// Query heads `NH`.
+    pub nh: usize,
+    /// Key/value heads `NKV` in each cache, dividing `NH`.
+    pub nkv: usize,
+    /// Features per head `D`.
+    pub d: usize,
+}
+
+impl Heads {
+    /// The key/value head that query head `h` reads.
+    fn kv_of(&self, h: usize) -> usize {
+        h / (self.nh / self.nkv)
+    }
+}
+
+/// Checks that every cache holds `nkv` heads of `d` and at least one filled position, and
+/// that `nkv` divides `nh`.
+pub fn check<T>(q_len: usize, caches: &[Cache<T>], heads: Heads) -> Result<(), String> {
+    let Heads { nh, nkv, d } = heads;
+    if nkv == 0 || !nh.is_multiple_of(nkv) {
+        return Err(format!(
+            "{nkv} key/value heads do not divide {nh} query heads"
+        ));
+    }
     if q_len != caches.len() * nh * d {
         return Err(format!(
             "{q_len} query elements for {} caches of {nh} heads of {d}",
@@ -47,11 +75,11 @@ pub fn check<T>(q_len: usize, caches: &[Cache<T>], nh: usize, d: usize) -> Resul
         ));
     }
     for (b, c) in caches.iter().enumerate() {
-        let size = nh * c.cap * d;
+        let size = nkv * c.cap * d;
         if c.len == 0 || c.len > c.cap || c.k.len() < size || c.v.len() < size {
             return Err(format!(
                 "cache {b}: {} of {} positions filled in buffers of {} and {} elements, \
-                 {nh} heads of {d}",
+                 {nkv} heads of {d}",
                 c.len,
                 c.cap,
                 c.k.len(),
@@ -63,25 +91,26 @@ pub fn check<T>(q_len: usize, caches: &[Cache<T>], nh: usize, d: usize) -> Resul
 }
 
 /// The output `(B, NH, D)` (see the module docs). [`check`] must hold.
-pub fn decode<T: Float>(q: &[T], caches: &[Cache<T>], nh: usize, d: usize) -> Vec<T> {
+pub fn decode<T: Float>(q: &[T], caches: &[Cache<T>], heads: Heads) -> Vec<T> {
+    let Heads { nh, d, .. } = heads;
     let mut out = vec![T::ZERO; q.len()];
     let longest = caches.iter().map(|c| c.len).max().unwrap_or(0);
     for_each_chunk(&mut out, d, 4 * longest * d, |first, chunk| {
         for (i, o) in chunk.chunks_exact_mut(d).enumerate() {
             let row = first + i;
             let (cache, h) = (&caches[row / nh], row % nh);
-            head(&q[row * d..][..d], cache, h, d, o);
+            head(&q[row * d..][..d], cache, heads.kv_of(h), d, o);
         }
     });
     out
 }
 
-/// One sequence and head: scores against the cached keys, softmax, weighted sum of values.
+/// One sequence and query head, reading key/value head `g`: scores against the cached keys, softmax, weighted sum of values.
 /// Compiled per instruction set as a whole, so the short dot products and sums inline.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
-fn head<T: Float>(q: &[T], cache: &Cache<T>, h: usize, d: usize, out: &mut [T]) {
+fn head<T: Float>(q: &[T], cache: &Cache<T>, g: usize, d: usize, out: &mut [T]) {
     let scale = T::ONE / T::from_usize(d).sqrt();
-    let (keys, values) = (cache.head(cache.k, h, d), cache.head(cache.v, h, d));
+    let (keys, values) = (cache.head(cache.k, g, d), cache.head(cache.v, g, d));
     // Plain loops: an iterator chain's `fold` may be left out of line, outside this clone's
     // instruction set.
     let mut p = vec![T::ZERO; cache.len];
@@ -151,14 +180,16 @@ fn scores<T: Float, const D: usize>(q: &[T], keys: &[T], p: &mut [T]) {
 }
 
 /// Plain reference: the same sums, one element at a time.
-pub fn decode_reference<T: Float>(q: &[T], caches: &[Cache<T>], nh: usize, d: usize) -> Vec<T> {
+pub fn decode_reference<T: Float>(q: &[T], caches: &[Cache<T>], heads: Heads) -> Vec<T> {
+    let Heads { nh, d, .. } = heads;
     let scale = T::ONE / T::from_usize(d).sqrt();
     let mut out = vec![T::ZERO; q.len()];
     for (b, cache) in caches.iter().enumerate() {
         for h in 0..nh {
             let row = b * nh + h;
             let qr = &q[row * d..][..d];
-            let at = |buf: &[T], j: usize, c: usize| buf[(h * cache.cap + j) * d + c];
+            let g = heads.kv_of(h);
+            let at = |buf: &[T], j: usize, c: usize| buf[(g * cache.cap + j) * d + c];
             let s: Vec<T> = (0..cache.len)
                 .map(|j| scale * (0..d).map(|c| qr[c] * at(cache.k, j, c)).sum::<T>())
                 .collect();
@@ -186,25 +217,28 @@ mod tests {
     }
 
     /// Sequences of odd lengths in buffers with spare room, against the reference and against
-    /// the causal attention kernel's last query row over the filled positions, for head sizes
-    /// with a kernel of their own (8, 16, 48) and without (5).
+    /// the causal attention kernel's last query row over the filled positions (each key/value
+    /// head repeated for its group), for head sizes with a kernel of their own (8, 16, 48) and
+    /// without (5), with and without grouped key/value heads.
     #[test]
     fn matches_the_reference_and_full_attention() {
         for d in [5, 8, 16, 48] {
-            matches_for_head_size(d);
+            for (nh, nkv) in [(3, 3), (6, 2), (4, 1)] {
+                matches_for(Heads { nh, nkv, d });
+            }
         }
     }
 
-    fn matches_for_head_size(d: usize) {
+    fn matches_for(heads: Heads) {
         let mut rng = Rng::new(7);
-        let nh = 3;
+        let Heads { nh, nkv, d } = heads;
         let shapes = [(1, 1), (7, 9), (13, 13), (4, 31)];
         let bufs: Vec<(Vec<f64>, Vec<f64>)> = shapes
             .iter()
             .map(|&(_, cap)| {
                 (
-                    random(nh * cap * d, &mut rng),
-                    random(nh * cap * d, &mut rng),
+                    random(nkv * cap * d, &mut rng),
+                    random(nkv * cap * d, &mut rng),
                 )
             })
             .collect();
@@ -214,15 +248,17 @@ mod tests {
             .map(|(&(len, cap), (k, v))| Cache { k, v, cap, len })
             .collect();
         let q = random(shapes.len() * nh * d, &mut rng);
-        check(q.len(), &caches, nh, d).unwrap();
-        let fast = decode(&q, &caches, nh, d);
-        let plain = decode_reference(&q, &caches, nh, d);
+        check(q.len(), &caches, heads).unwrap();
+        let fast = decode(&q, &caches, heads);
+        let plain = decode_reference(&q, &caches, heads);
         for (a, b) in fast.iter().zip(&plain) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         }
         for (b, c) in caches.iter().enumerate() {
             let packed = |buf: &[f64]| -> Vec<f64> {
-                (0..nh).flat_map(|h| c.head(buf, h, d).to_vec()).collect()
+                (0..nh)
+                    .flat_map(|h| c.head(buf, heads.kv_of(h), d).to_vec())
+                    .collect()
             };
             let dims = Dims {
                 bh: nh,
@@ -247,10 +283,18 @@ mod tests {
             cap: 4,
             len: 2,
         };
-        assert!(check(6, &[ok], 2, 3).is_ok());
-        assert!(check(5, &[ok], 2, 3).is_err());
-        assert!(check(6, &[Cache { len: 0, ..ok }], 2, 3).is_err());
-        assert!(check(6, &[Cache { len: 5, ..ok }], 2, 3).is_err());
-        assert!(check(6, &[Cache { cap: 5, ..ok }], 2, 3).is_err());
+        let h = Heads {
+            nh: 2,
+            nkv: 2,
+            d: 3,
+        };
+        assert!(check(6, &[ok], h).is_ok());
+        assert!(check(5, &[ok], h).is_err());
+        assert!(check(6, &[Cache { len: 0, ..ok }], h).is_err());
+        assert!(check(6, &[Cache { len: 5, ..ok }], h).is_err());
+        assert!(check(6, &[Cache { cap: 5, ..ok }], h).is_err());
+        // Four query heads share the two cached heads in pairs; three cannot.
+        assert!(check(12, &[ok], Heads { nh: 4, ..h }).is_ok());
+        assert!(check(9, &[ok], Heads { nh: 3, ..h }).is_err());
     }
 }
