@@ -51,12 +51,21 @@ pub unsafe fn gemv(p: Product, threads: Threads) {
     par_for_each(columns, |cols| unsafe { columns_of(&p, &a, cols) });
 }
 
-/// `sums[i] = a . column(cols.start + i)`, four columns per pass over `a` (each sum with the
-/// bits of [`simd::dot`]). One function per instruction set, so the short dot products inline.
+/// Rows of A shorter than this take four columns of B per pass ([`dots`]); longer ones one.
+/// A short dot product spends as much on reducing its partial sums as on its multiplies, which
+/// four at a time share; a long one is limited by reading B, which is fastest in one stream
+/// (measured: with four interleaved columns for every row length, a stories15M-shaped Llama,
+/// rows of 288 and 768, decoded 1.6x slower).
+const SHORT_ROW: usize = 256;
+
+/// `sums[i] = a . column(cols.start + i)`, each sum with the bits of [`simd::dot`]: for short
+/// rows four columns per pass over `a`. One function per instruction set, so the dot products
+/// inline.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
 fn dots<'b>(a: &[f32], cols: Range<usize>, column: &dyn Fn(usize) -> &'b [f32], sums: &mut [f32]) {
     let mut j = cols.start;
-    for quad in sums.chunks_mut(4) {
+    let group = if a.len() < SHORT_ROW { 4 } else { 1 };
+    for quad in sums.chunks_mut(group) {
         if let [s0, s1, s2, s3] = quad {
             [*s0, *s1, *s2, *s3] =
                 lanes::dot4(a, [column(j), column(j + 1), column(j + 2), column(j + 3)]);
