@@ -4,8 +4,9 @@
 //! Shapes: `x (B, T, C)`; `NH` query heads and `NKV` key/value heads (`NKV` divides `NH`), all
 //! of size `HS = C / NH`. Separate projections give `q (B, NH, T, HS)`, `k` and
 //! `v (B, NKV, T, HS)`; queries and keys are rotated by their positions ([`Rope`]); query head
-//! `h` reads key/value head `h / (NH / NKV)`, so each key/value head is repeated for its group
-//! of `NH / NKV` query heads. Causal attention with scale `1/sqrt(HS)`, the heads side by side,
+//! `h` reads key/value head `h / (NH / NKV)`: for training each key/value head is repeated for
+//! its group of `NH / NKV` query heads; when decoding, the cache keeps the `NKV` heads and the
+//! decoding kernel reads each for its group, without copies. Causal attention with scale `1/sqrt(HS)`, the heads side by side,
 //! then the output projection. With `NKV == NH` it is plain multi-head attention. No biases,
 //! no dropout (llama2.c's inference has none).
 

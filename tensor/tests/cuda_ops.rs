@@ -719,6 +719,14 @@ fn causal_attention_forward_and_backward() {
 #[test]
 fn decoding_attention_over_caches_written_in_place() {
     let Some(dev) = gpu() else { return };
+    // As many query heads as cached heads, and twice as many (grouped-query attention).
+    for nq in [3, 6] {
+        decoding_step(dev, nq);
+    }
+}
+
+/// One decoding step of `nq` query heads over caches of 3 heads.
+fn decoding_step(dev: Device, nq: usize) {
     let (nh, d) = (3, 8);
     // Caches with room, filled by `copy_slice_` on each device, then one decoding step.
     let fill = |device: Device, seed: u64, cap: usize, len: usize| {
@@ -749,7 +757,7 @@ fn decoding_attention_over_caches_written_in_place() {
             .iter()
             .map(|(k, v, len)| CacheView { k, v, len: *len })
             .collect();
-        let q = rand(&[shapes.len(), nh, 1, d], DType::F32, 9).to_device(device);
+        let q = rand(&[shapes.len(), nq, 1, d], DType::F32, 9).to_device(device);
         Tensor::attention_decode(&q, &views)
     };
     check("attention_decode", &run(dev), &run(Device::Cpu), REDUCTION);
