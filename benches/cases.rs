@@ -78,6 +78,7 @@ pub fn all() -> Vec<Case> {
     for c in COLS {
         cases.push(rows("softmax", c, 2, softmax));
         cases.push(rows("layer_norm", c, 2, layer_norm));
+        cases.push(rows("rms_norm", c, 2, rms_norm));
         cases.push(rows("cross_entropy", c, 1, cross_entropy));
     }
     cases
@@ -219,6 +220,12 @@ fn layer_norm(x: Tensor) -> Call {
     let c = x.dim(-1);
     let (w, b) = (random(&[c], 3), random(&[c], 4));
     Box::new(move || x.try_layer_norm(Some(&w), Some(&b), 1e-5).unwrap().y)
+}
+
+/// RMS norm over the last dim with a weight, as in a Llama block.
+fn rms_norm(x: Tensor) -> Call {
+    let w = random(&[x.dim(-1)], 3);
+    Box::new(move || x.try_rms_norm(&w, 1e-5).unwrap().0)
 }
 
 /// Mean cross-entropy of the rows of `logits` against fixed targets.

@@ -123,3 +123,42 @@ pub trait Backward: Send + Sync {
     /// the output (shaped like the output); `None` for an input that gets no gradient.
     fn backward(&self, grad: &Tensor) -> Vec<Option<Tensor>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensor::{BinaryOp, ReduceOp, UnaryOp};
+
+    /// `GeluTanh` as `gelu_tanh`.
+    fn snake_case(op: Op) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{op:?}").chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    /// Every elementwise op and value-giving reduction of the tensor crate is differentiable:
+    /// an op added there without a backward rule here fails this test (and, once it has one,
+    /// the gradient-check suite asks for its cases).
+    #[test]
+    fn every_tensor_op_has_its_autograd_op() {
+        let ours: Vec<String> = Op::all().map(snake_case).collect();
+        let theirs = UnaryOp::ALL
+            .iter()
+            .map(UnaryOp::name)
+            .chain(BinaryOp::ALL.iter().map(BinaryOp::name))
+            .chain(
+                ReduceOp::ALL
+                    .iter()
+                    .filter(|r| r.gives_values())
+                    .map(ReduceOp::name),
+            );
+        for name in theirs {
+            assert!(ours.iter().any(|o| o == name), "no autograd op `{name}`");
+        }
+    }
+}

@@ -124,6 +124,12 @@ def layer_norm(x):
     return lambda: F.layer_norm(x, (c,), w, b, 1e-5)
 
 
+def rms_norm(x):
+    c = x.shape[-1]
+    w = random(c)
+    return lambda: F.rms_norm(x, (c,), w, 1e-5)
+
+
 def cross_entropy(logits):
     rows_, v = logits.shape
     targets = torch.tensor([(i * 7919) % v for i in range(rows_)], dtype=torch.int64)
@@ -142,6 +148,7 @@ def all_cases():
     for c in COLS:
         cases.append(rows("softmax", c, 2, softmax))
         cases.append(rows("layer_norm", c, 2, layer_norm))
+        cases.append(rows("rms_norm", c, 2, rms_norm))
         cases.append(rows("cross_entropy", c, 1, cross_entropy))
     return cases
 

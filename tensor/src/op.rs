@@ -1,9 +1,15 @@
 //! The elementwise and reduction operations, as data. Every backend implements these same
 //! enums, so the math of each lives in one place per backend and a new backend plugs in by
 //! matching on them.
+//!
+//! Each enum's `ALL` lists every variant (with sample parameters where a variant has some), and
+//! every test that runs "each op" iterates it: the CPU kernels' tests, the CUDA twins' tests,
+//! and the check that each differentiable one has its autograd op. A test here fails when a
+//! variant is missing from its `ALL`, so a new op cannot be left out of the others.
 
 /// `y = f(x)` elementwise.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum UnaryOp {
     /// `-x`.
     Neg,
@@ -49,6 +55,39 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Every unary op, the parameterized ones with sample parameters.
+    pub const ALL: [UnaryOp; 18] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::GeluTanh,
+        UnaryOp::GeluErf,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Abs,
+        UnaryOp::Square,
+        UnaryOp::Recip,
+        UnaryOp::Clamp(-0.5, 0.7),
+        UnaryOp::Powf(1.5),
+        UnaryOp::Affine {
+            mul: 2.5,
+            add: -1.0,
+        },
+    ];
+
+    /// Whether the op is defined only for positive inputs (tests feed it those).
+    pub fn wants_positive_input(&self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Powf(_)
+        )
+    }
+
     /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -76,6 +115,7 @@ impl UnaryOp {
 
 /// `z = f(x, y)` elementwise with broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum BinaryOp {
     /// `x + y`.
     Add,
@@ -94,6 +134,17 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Every binary op.
+    pub const ALL: [BinaryOp; 7] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ];
+
     /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -110,6 +161,7 @@ impl BinaryOp {
 
 /// `mask = x <op> y` elementwise with broadcasting; the result is a `u8` tensor of 0s and 1s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum CmpOp {
     /// `x == y`.
     Eq,
@@ -126,6 +178,16 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Every comparison.
+    pub const ALL: [CmpOp; 6] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
+
     /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -141,6 +203,7 @@ impl CmpOp {
 
 /// A reduction over a set of dims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum ReduceOp {
     /// Sum of the elements (0 for an empty reduction).
     Sum,
@@ -155,6 +218,20 @@ pub enum ReduceOp {
 }
 
 impl ReduceOp {
+    /// Every reduction.
+    pub const ALL: [ReduceOp; 5] = [
+        ReduceOp::Sum,
+        ReduceOp::Max,
+        ReduceOp::Min,
+        ReduceOp::ArgMax,
+        ReduceOp::ArgMin,
+    ];
+
+    /// Whether the op reduces to values (not to indices, which only one dim at a time gives).
+    pub fn gives_values(&self) -> bool {
+        matches!(self, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min)
+    }
+
     /// The op's lower-case name, as used in error messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -164,5 +241,39 @@ impl ReduceOp {
             ReduceOp::ArgMax => "argmax",
             ReduceOp::ArgMin => "argmin",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    /// The names of `all`, sorted, against those of every variant.
+    fn same_variants(all: &[&'static str], every: impl Iterator<Item = &'static str>) {
+        let (mut listed, mut every) = (all.to_vec(), every.collect::<Vec<_>>());
+        listed.sort();
+        every.sort();
+        assert_eq!(listed, every, "an ALL list misses a variant or repeats one");
+    }
+
+    #[test]
+    fn every_variant_is_in_its_all_list() {
+        same_variants(
+            &UnaryOp::ALL.map(|o| o.name()),
+            UnaryOp::iter().map(|o| o.name()),
+        );
+        same_variants(
+            &BinaryOp::ALL.map(|o| o.name()),
+            BinaryOp::iter().map(|o| o.name()),
+        );
+        same_variants(
+            &CmpOp::ALL.map(|o| o.name()),
+            CmpOp::iter().map(|o| o.name()),
+        );
+        same_variants(
+            &ReduceOp::ALL.map(|o| o.name()),
+            ReduceOp::iter().map(|o| o.name()),
+        );
     }
 }

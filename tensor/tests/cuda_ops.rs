@@ -147,34 +147,9 @@ const SHAPES: [&[usize]; 5] = [&[1], &[7], &[1023], &[3, 5, 7], &[2, 1, 4, 33]];
 #[test]
 fn unary_ops() {
     let Some(dev) = gpu() else { return };
-    let ops = [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Rsqrt,
-        UnaryOp::Tanh,
-        UnaryOp::Sigmoid,
-        UnaryOp::Relu,
-        UnaryOp::GeluTanh,
-        UnaryOp::GeluErf,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-        UnaryOp::Abs,
-        UnaryOp::Square,
-        UnaryOp::Recip,
-        UnaryOp::Clamp(-0.5, 0.7),
-        UnaryOp::Powf(1.5),
-        UnaryOp::Affine {
-            mul: 2.5,
-            add: -1.0,
-        },
-    ];
-    for op in ops {
-        let positive = matches!(
-            op,
-            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Powf(_) | UnaryOp::Recip
-        );
+    for op in UnaryOp::ALL {
+        // Recip too, kept away from its pole.
+        let positive = op.wants_positive_input() || op == UnaryOp::Recip;
         let prepare = |t: Tensor| if positive { t.abs().add_scalar(0.1) } else { t };
         for shape in SHAPES {
             for dtype in [DType::F32, DType::F64] {
@@ -196,30 +171,13 @@ fn binary_ops_and_comparisons_broadcast() {
         (&[3, 4, 5], &[]),
         (&[2, 3, 1, 5], &[4, 1]),
     ];
-    let ops = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Pow,
-        BinaryOp::Maximum,
-        BinaryOp::Minimum,
-    ];
-    let cmps = [
-        CmpOp::Eq,
-        CmpOp::Ne,
-        CmpOp::Lt,
-        CmpOp::Le,
-        CmpOp::Gt,
-        CmpOp::Ge,
-    ];
     for (sa, sb) in pairs {
         for (i, la) in layouts(sa).into_iter().enumerate() {
             let a = rand(&la.stored, DType::F32, i as u64).abs().add_scalar(0.5);
             let b = rand(sb, DType::F32, 99).round_to_grid();
             let (a_cpu, a_gpu) = ((la.view)(&a), (la.view)(&a.to_device(dev)));
             let b_gpu = b.to_device(dev);
-            for op in ops {
+            for op in BinaryOp::ALL {
                 let what = format!("{op:?} {} {sa:?} {sb:?}", la.name);
                 check(
                     &what,
@@ -230,7 +188,7 @@ fn binary_ops_and_comparisons_broadcast() {
             }
             let a_grid = a_cpu.round_to_grid();
             let a_grid_gpu = a_grid.to_device(dev);
-            for op in cmps {
+            for op in CmpOp::ALL {
                 let what = format!("{op:?} {} {sa:?} {sb:?}", la.name);
                 check(
                     &what,
@@ -344,7 +302,7 @@ fn reductions_over_every_dim_set() {
                 .filter(|d| mask & (1 << d) != 0)
                 .map(|d| d as isize)
                 .collect();
-            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+            for op in ReduceOp::ALL.into_iter().filter(ReduceOp::gives_values) {
                 for dtype in [DType::F32, DType::F64] {
                     each_layout(
                         dev,

@@ -176,7 +176,7 @@ fn scores<T: Float, const D: usize>(q: &[T], keys: &[T], p: &mut [T]) {
         while width > 1 {
             width /= 2;
             for c in 0..width {
-                prod[c] = prod[c] + prod[c + width];
+                prod[c] += prod[c + width];
             }
         }
         *pj = prod[0];

@@ -191,16 +191,6 @@ mod tests {
     use crate::cpu::testing::{assert_close, random_vec, views_of};
     use crate::layout::broadcast_shape;
 
-    const OPS: [BinaryOp; 7] = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Pow,
-        BinaryOp::Maximum,
-        BinaryOp::Minimum,
-    ];
-
     /// Pairs of shapes that broadcast, including scalars, size-1 dims and odd sizes.
     const PAIRS: [(&[usize], &[usize]); 6] = [
         (&[1023], &[1023]),
@@ -226,7 +216,7 @@ mod tests {
                         .map(|v| v.abs() + 0.5)
                         .collect::<Vec<_>>();
                     let y = random_vec::<f64>(nb, 2);
-                    for op in OPS {
+                    for op in BinaryOp::ALL {
                         let got = binary(op, &x, &la, &y, &lb);
                         let want = binary_reference(op, &x, &la, &y, &lb);
                         assert_close(&got, &want, 0.0, 0.0, &format!("{op:?} {la:?} {lb:?}"));

@@ -133,44 +133,13 @@ mod tests {
     use super::*;
     use crate::cpu::testing::{assert_close, random_vec, random_views};
 
-    const OPS: [UnaryOp; 18] = [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Rsqrt,
-        UnaryOp::Tanh,
-        UnaryOp::Sigmoid,
-        UnaryOp::Relu,
-        UnaryOp::GeluTanh,
-        UnaryOp::GeluErf,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-        UnaryOp::Abs,
-        UnaryOp::Square,
-        UnaryOp::Recip,
-        UnaryOp::Clamp(-0.5, 0.7),
-        UnaryOp::Powf(1.5),
-        UnaryOp::Affine {
-            mul: 2.5,
-            add: -1.0,
-        },
-    ];
-
-    fn positive_only(op: UnaryOp) -> bool {
-        matches!(
-            op,
-            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Powf(_)
-        )
-    }
-
     #[test]
     fn fast_matches_reference_on_all_views() {
         let shapes: &[&[usize]] = &[&[1], &[7], &[1023], &[5, 1, 9], &[3, 4, 5]];
-        for op in OPS {
+        for op in UnaryOp::ALL {
             for (layout, len) in random_views(shapes) {
                 let mut src = random_vec::<f32>(len, 7);
-                if positive_only(op) {
+                if op.wants_positive_input() {
                     src.iter_mut().for_each(|v| *v = v.abs() + 0.1);
                 }
                 let got = unary(op, &src, &layout);
