@@ -11,14 +11,77 @@
 //! their storages by the caller. Index inputs are `u32` or `i64` storages whose values the
 //! implementation checks against the indexed size.
 
-use crate::cpu::attention::Dims;
-use crate::cpu::gelu::Gelu;
-use crate::cpu::rope::RopeDims;
-use crate::cpu::softmax::Softmax;
-use crate::cpu::{adamw::AdamWStep, CpuStorage};
+use crate::cpu::CpuStorage;
 use crate::error::Result;
 use crate::op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 use crate::{DType, Layout};
+
+// The parameters of the ops below, shared by every device's implementation (the math of each
+// is in the CPU kernel file named in its doc).
+
+/// The sizes of a causal attention: heads (batch times heads), query length, key length, head
+/// size.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionDims {
+    /// Batch size times number of heads.
+    pub bh: usize,
+    /// Query length `Tq`.
+    pub tq: usize,
+    /// Key and value length `Tk` (at least `Tq`).
+    pub tk: usize,
+    /// Head size `D`.
+    pub d: usize,
+}
+
+/// Which GELU (`cpu/gelu.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gelu {
+    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, GPT-2's approximation.
+    Tanh,
+    /// `0.5 x (1 + erf(x / sqrt(2)))`, the exact form.
+    Erf,
+}
+
+/// Which normalization of a row (`cpu/softmax.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Softmax {
+    /// `y_i = exp(x_i - max) / sum_j exp(x_j - max)`.
+    Softmax,
+    /// `y_i = x_i - logsumexp_j x_j`.
+    LogSoftmax,
+}
+
+/// Hyperparameters of one AdamW step (`cpu/adamw.rs`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWStep {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the first-moment (mean) estimate `m`.
+    pub beta1: f64,
+    /// Decay of the second-moment estimate `v`.
+    pub beta2: f64,
+    /// Added to the bias-corrected `sqrt(v)` in the denominator.
+    pub eps: f64,
+    /// Decoupled weight decay: the parameter is first scaled by `1 - lr * weight_decay`.
+    pub weight_decay: f64,
+    /// 1 for the first step.
+    pub step: u64,
+}
+
+/// The shape of one rotary embedding (`cpu/rope.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RopeDims {
+    /// Rows of `x`, `N T`.
+    pub rows: usize,
+    /// Positions per block, `T`.
+    pub t: usize,
+    /// Features per row, `HS` (even).
+    pub hs: usize,
+    /// Position of each block's first row.
+    pub start: usize,
+    /// Rotate by `-a` instead of `a` (the backward).
+    pub inverse: bool,
+}
 
 /// Operations every device storage provides. See the module doc for the conventions.
 pub trait BackendStorage: Sized {
@@ -119,7 +182,7 @@ pub trait BackendStorage: Sized {
         grad: f64,
     ) -> Result<Self>;
     /// Causal attention over contiguous `q (BH,Tq,D)`, `k, v (BH,Tk,D)`: returns `(out, lse)`.
-    fn attention(&self, k: &Self, v: &Self, dims: Dims) -> Result<(Self, Self)>;
+    fn attention(&self, k: &Self, v: &Self, dims: AttentionDims) -> Result<(Self, Self)>;
     /// Backward of causal attention (self is `q`): returns `(dq, dk, dv)`.
     #[allow(clippy::too_many_arguments)]
     fn attention_backward(
@@ -129,7 +192,7 @@ pub trait BackendStorage: Sized {
         out: &Self,
         lse: &Self,
         dout: &Self,
-        dims: Dims,
+        dims: AttentionDims,
     ) -> Result<(Self, Self, Self)>;
     /// `dx = dy * gelu'(x)` for contiguous `x` (self) and `dy`.
     fn gelu_backward(&self, dy: &Self, kind: Gelu) -> Result<Self>;

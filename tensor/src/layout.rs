@@ -14,6 +14,14 @@ pub struct Layout {
     offset: usize,
 }
 
+/// `(O, S, I)` of `shape` around `dim`: the product of the sizes before it, its size, and the
+/// product of the sizes after it (a contiguous tensor is `O` blocks of `S` rows of `I`).
+pub fn sizes_around(shape: &[usize], dim: usize) -> (usize, usize, usize) {
+    let outer = shape[..dim].iter().product();
+    let inner = shape[dim + 1..].iter().product();
+    (outer, shape[dim], inner)
+}
+
 /// Row-major (C order) strides for `shape`.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![0; shape.len()];
@@ -104,6 +112,23 @@ impl Layout {
     /// Storage index of the first element.
     pub fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// The view of the dims not in `dims`, with this layout's offset, and the view of those in
+    /// `dims`, from offset 0: a reduction's output positions, and the elements each of them
+    /// reduces relative to its own position.
+    pub fn split_dims(&self, dims: &[usize]) -> (Layout, Layout) {
+        let (mut ks, mut kt, mut rs, mut rt) = (vec![], vec![], vec![], vec![]);
+        for (d, (&size, &stride)) in self.shape.iter().zip(&self.strides).enumerate() {
+            if dims.contains(&d) {
+                rs.push(size);
+                rt.push(stride);
+            } else {
+                ks.push(size);
+                kt.push(stride);
+            }
+        }
+        (Layout::new(ks, kt, self.offset), Layout::new(rs, rt, 0))
     }
 
     /// Number of dims (0 for a scalar).
@@ -344,6 +369,22 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layout_splits_into_kept_and_reduced_dims() {
+        let l = Layout::new(vec![2, 3, 4], vec![1, 8, 2], 5);
+        let (kept, reduced) = l.split_dims(&[1]);
+        assert_eq!(
+            (kept.shape(), kept.strides(), kept.offset()),
+            (&[2, 4][..], &[1, 2][..], 5)
+        );
+        assert_eq!(
+            (reduced.shape(), reduced.strides(), reduced.offset()),
+            (&[3][..], &[8][..], 0)
+        );
+        assert_eq!(sizes_around(&[2, 3, 4], 1), (2, 3, 4));
+        assert_eq!(sizes_around(&[5], 0), (1, 5, 1));
+    }
 
     #[test]
     fn contiguous_strides_are_row_major() {

@@ -31,6 +31,9 @@ pub mod rng;
 pub mod storage;
 mod tensor;
 
+/// Runs `f` on each item, spread over the host threads that run the CPU kernels: for work that
+/// is a kernel call per item (an optimizer's step over many parameters), on any device.
+pub use cpu::parallel::par_for_each as for_each_in_parallel;
 pub use device::Device;
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};

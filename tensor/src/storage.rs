@@ -5,12 +5,13 @@
 //! Storages are counted while alive ([`live_storage`]), which lets tests prove that graphs and
 //! buffers are freed.
 
+use crate::backend::AdamWStep;
+use crate::backend::AttentionDims;
 use crate::backend::BackendStorage;
-use crate::cpu::attention::Dims;
-use crate::cpu::gelu::Gelu;
-use crate::cpu::rope::RopeDims;
-use crate::cpu::softmax::Softmax;
-use crate::cpu::{adamw::AdamWStep, CpuStorage};
+use crate::backend::Gelu;
+use crate::backend::RopeDims;
+use crate::backend::Softmax;
+use crate::cpu::CpuStorage;
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 use crate::{DType, Device, Layout};
@@ -419,7 +420,12 @@ impl Storage {
 
     /// [`BackendStorage::attention`] on this storage's device.
     /// Every other storage must be on the same device, else [`Error::DeviceMismatch`].
-    pub fn attention(&self, k: &Storage, v: &Storage, dims: Dims) -> Result<(Storage, Storage)> {
+    pub fn attention(
+        &self,
+        k: &Storage,
+        v: &Storage,
+        dims: AttentionDims,
+    ) -> Result<(Storage, Storage)> {
         on_backend!(&self.kind, |s: B| Ok(into2(s.attention(
             B::of(k)?,
             B::of(v)?,
@@ -437,7 +443,7 @@ impl Storage {
         out: &Storage,
         lse: &Storage,
         dout: &Storage,
-        dims: Dims,
+        dims: AttentionDims,
     ) -> Result<(Storage, Storage, Storage)> {
         on_backend!(&self.kind, |s: B| {
             let (dq, dk, dv) = s.attention_backward(

@@ -21,8 +21,7 @@ use super::{
 use autograd::Var;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tensor::cpu::parallel::par_for_each;
-use tensor::{AdamWStep, Error, Result, Tensor};
+use tensor::{for_each_in_parallel, AdamWStep, Error, Result, Tensor};
 
 /// AdamW's hyperparameters (the learning rate comes with each step).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,7 +124,7 @@ impl Optimizer for AdamW {
     fn step(&mut self, lr: f64) -> Result<()> {
         let config = self.config;
         let first_error = std::sync::Mutex::new(None);
-        par_for_each(self.slots.iter_mut(), |slot| {
+        for_each_in_parallel(self.slots.iter_mut(), |slot| {
             if let Err(e) = step_one(slot, &config, lr) {
                 first_error
                     .lock()

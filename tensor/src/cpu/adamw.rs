@@ -6,25 +6,9 @@
 //! All four buffers are contiguous and of one length.
 
 use super::parallel::{num_threads, par_for_each, MIN_TASK_WORK};
+use crate::backend::AdamWStep;
 use crate::dtype::Float;
 use multiversion::multiversion;
-
-/// Hyperparameters of one AdamW step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamWStep {
-    /// Learning rate.
-    pub lr: f64,
-    /// Decay of the first-moment (mean) estimate `m`.
-    pub beta1: f64,
-    /// Decay of the second-moment estimate `v`.
-    pub beta2: f64,
-    /// Added to the bias-corrected `sqrt(v)` in the denominator.
-    pub eps: f64,
-    /// Decoupled weight decay: the parameter is first scaled by `1 - lr * weight_decay`.
-    pub weight_decay: f64,
-    /// 1 for the first step.
-    pub step: u64,
-}
 
 /// Scalars derived once per step.
 #[derive(Clone, Copy)]

@@ -18,25 +18,13 @@ use super::matmul::{gemm, Gemm, Mat};
 use super::parallel::{num_threads, par_for_each, MIN_TASK_WORK};
 use super::simd;
 use super::softmax;
+use crate::backend::AttentionDims;
 use crate::dtype::Float;
 
 /// Query rows per block.
 pub const BLOCK: usize = 64;
 
-/// Problem sizes: heads (batch times heads), query length, key length, head size.
-#[derive(Clone, Copy, Debug)]
-pub struct Dims {
-    /// Batch size times number of heads.
-    pub bh: usize,
-    /// Query length `Tq`.
-    pub tq: usize,
-    /// Key and value length `Tk` (at least `Tq`).
-    pub tk: usize,
-    /// Head size `D`.
-    pub d: usize,
-}
-
-impl Dims {
+impl AttentionDims {
     fn scale<T: Float>(&self) -> T {
         T::ONE / T::from_usize(self.d).sqrt()
     }
@@ -73,8 +61,13 @@ pub struct AttentionGrads<T> {
 }
 
 /// Plain reference forward: scores, softmax and weighted sum, row by row.
-pub fn forward_reference<T: Float>(q: &[T], k: &[T], v: &[T], dims: Dims) -> AttentionOut<T> {
-    let Dims { bh, tq, tk, d } = dims;
+pub fn forward_reference<T: Float>(
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    dims: AttentionDims,
+) -> AttentionOut<T> {
+    let AttentionDims { bh, tq, tk, d } = dims;
     let scale: T = dims.scale();
     let (mut out, mut lse) = (vec![T::ZERO; bh * tq * d], vec![T::ZERO; bh * tq]);
     for h in 0..bh {
@@ -104,8 +97,15 @@ pub fn forward_reference<T: Float>(q: &[T], k: &[T], v: &[T], dims: Dims) -> Att
 }
 
 /// Forward for one head: blocks of query rows, each `S = scale Q K^T`, softmax, `O = P V`.
-fn forward_head<T: Gemm>(q: &[T], k: &[T], v: &[T], dims: Dims, o: &mut [T], lse: &mut [T]) {
-    let Dims { tq, tk, d, .. } = dims;
+fn forward_head<T: Gemm>(
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    dims: AttentionDims,
+    o: &mut [T],
+    lse: &mut [T],
+) {
+    let AttentionDims { tq, tk, d, .. } = dims;
     let mut s = vec![T::ZERO; BLOCK.min(tq) * tk];
     for i0 in (0..tq).step_by(BLOCK) {
         let rows = BLOCK.min(tq - i0);
@@ -142,8 +142,8 @@ fn forward_head<T: Gemm>(q: &[T], k: &[T], v: &[T], dims: Dims, o: &mut [T], lse
 }
 
 /// Causal attention forward over all heads.
-pub fn forward<T: Gemm>(q: &[T], k: &[T], v: &[T], dims: Dims) -> AttentionOut<T> {
-    let Dims { bh, tq, tk, d } = dims;
+pub fn forward<T: Gemm>(q: &[T], k: &[T], v: &[T], dims: AttentionDims) -> AttentionOut<T> {
+    let AttentionDims { bh, tq, tk, d } = dims;
     let mut out = vec![T::ZERO; bh * tq * d];
     let mut lse = vec![T::ZERO; bh * tq];
     if tq == 0 || d == 0 {
@@ -178,9 +178,9 @@ pub fn backward_reference<T: Float>(
     out: &[T],
     lse: &[T],
     dout: &[T],
-    dims: Dims,
+    dims: AttentionDims,
 ) -> AttentionGrads<T> {
-    let Dims { bh, tq, tk, d } = dims;
+    let AttentionDims { bh, tq, tk, d } = dims;
     let scale: T = dims.scale();
     let mut g = AttentionGrads {
         dq: vec![T::ZERO; bh * tq * d],
@@ -219,8 +219,14 @@ struct HeadIn<'a, T> {
 }
 
 /// Backward for one head, block by block (see the module doc for the formulas).
-fn backward_head<T: Gemm>(x: HeadIn<T>, dims: Dims, dq: &mut [T], dk: &mut [T], dv: &mut [T]) {
-    let Dims { tq, tk, d, .. } = dims;
+fn backward_head<T: Gemm>(
+    x: HeadIn<T>,
+    dims: AttentionDims,
+    dq: &mut [T],
+    dk: &mut [T],
+    dv: &mut [T],
+) {
+    let AttentionDims { tq, tk, d, .. } = dims;
     let scale: T = dims.scale();
     let cap = BLOCK.min(tq) * tk;
     let (mut p, mut ds) = (vec![T::ZERO; cap], vec![T::ZERO; cap]);
@@ -330,9 +336,9 @@ pub fn backward<T: Gemm>(
     out: &[T],
     lse: &[T],
     dout: &[T],
-    dims: Dims,
+    dims: AttentionDims,
 ) -> AttentionGrads<T> {
-    let Dims { bh, tq, tk, d } = dims;
+    let AttentionDims { bh, tq, tk, d } = dims;
     let mut g = AttentionGrads {
         dq: vec![T::ZERO; bh * tq * d],
         dk: vec![T::ZERO; bh * tk * d],
@@ -377,38 +383,38 @@ mod tests {
     use super::*;
     use crate::cpu::testing::{assert_close, random_vec};
 
-    const CASES: [Dims; 6] = [
-        Dims {
+    const CASES: [AttentionDims; 6] = [
+        AttentionDims {
             bh: 1,
             tq: 1,
             tk: 1,
             d: 1,
         },
-        Dims {
+        AttentionDims {
             bh: 2,
             tq: 7,
             tk: 7,
             d: 5,
         },
-        Dims {
+        AttentionDims {
             bh: 3,
             tq: 65,
             tk: 65,
             d: 16,
         },
-        Dims {
+        AttentionDims {
             bh: 2,
             tq: 130,
             tk: 130,
             d: 64,
         },
-        Dims {
+        AttentionDims {
             bh: 2,
             tq: 1,
             tk: 37,
             d: 8,
         },
-        Dims {
+        AttentionDims {
             bh: 4,
             tq: 9,
             tk: 70,
@@ -416,8 +422,8 @@ mod tests {
         },
     ];
 
-    fn inputs(dims: Dims, seed: u64) -> [Vec<f64>; 4] {
-        let Dims { bh, tq, tk, d } = dims;
+    fn inputs(dims: AttentionDims, seed: u64) -> [Vec<f64>; 4] {
+        let AttentionDims { bh, tq, tk, d } = dims;
         [
             random_vec(bh * tq * d, seed),
             random_vec(bh * tk * d, seed + 1),
@@ -444,7 +450,7 @@ mod tests {
 
     #[test]
     fn f32_agrees_with_f64() {
-        let dims = Dims {
+        let dims = AttentionDims {
             bh: 6,
             tq: 200,
             tk: 200,
@@ -460,7 +466,7 @@ mod tests {
     #[test]
     fn kv_cache_rows_match_full_attention() {
         // The last query row against all keys equals the last row of full attention.
-        let dims = Dims {
+        let dims = AttentionDims {
             bh: 2,
             tq: 20,
             tk: 20,
@@ -468,7 +474,7 @@ mod tests {
         };
         let [q, k, v, _] = inputs(dims, 5);
         let full = forward(&q, &k, &v, dims);
-        let one = Dims { tq: 1, ..dims };
+        let one = AttentionDims { tq: 1, ..dims };
         let q_last: Vec<f64> = (0..2)
             .flat_map(|h| q[(h * 20 + 19) * 8..(h * 20 + 20) * 8].to_vec())
             .collect();

@@ -213,7 +213,8 @@ pub fn decode_reference<T: Float>(q: &[T], caches: &[Cache<T>], heads: Heads) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::attention::{forward_reference, Dims};
+    use crate::backend::AttentionDims;
+    use crate::cpu::attention::forward_reference;
     use crate::Rng;
 
     fn random(n: usize, rng: &mut Rng) -> Vec<f64> {
@@ -264,7 +265,7 @@ mod tests {
                     .flat_map(|h| c.head(buf, heads.kv_of(h), d).to_vec())
                     .collect()
             };
-            let dims = Dims {
+            let dims = AttentionDims {
                 bh: nh,
                 tq: 1,
                 tk: c.len,

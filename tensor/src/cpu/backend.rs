@@ -4,15 +4,20 @@
 //! `to_dtype` first) and integer storages serve as ids, indices and masks. An op on a dtype
 //! without a kernel is an [`Error::UnsupportedDType`] naming the op.
 
-use super::adamw::{self, AdamWStep};
-use super::attention::{self, Dims};
-use super::gelu::{self, Gelu};
-use super::rope::{self, RopeDims};
-use super::softmax::{self, Softmax};
+use super::adamw;
+use super::attention;
+use super::gelu;
+use super::rope;
+use super::softmax;
 use super::{binary, copy, cross_entropy, index, layer_norm, matmul, reduce, rms_norm};
 use super::{unary, where_cond};
 use super::{CpuElement, CpuStorage};
+use crate::backend::AdamWStep;
+use crate::backend::AttentionDims;
 use crate::backend::BackendStorage;
+use crate::backend::Gelu;
+use crate::backend::RopeDims;
+use crate::backend::Softmax;
 use crate::dtype::{DType, IndexElement};
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
@@ -470,7 +475,7 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
-    fn attention(&self, k: &Self, v: &Self, dims: Dims) -> Result<(Self, Self)> {
+    fn attention(&self, k: &Self, v: &Self, dims: AttentionDims) -> Result<(Self, Self)> {
         let op = "attention";
         match self {
             CpuStorage::F32(q) => {
@@ -495,12 +500,12 @@ impl BackendStorage for CpuStorage {
         out: &Self,
         lse: &Self,
         dout: &Self,
-        dims: Dims,
+        dims: AttentionDims,
     ) -> Result<(Self, Self, Self)> {
         fn run<T: CpuElement + matmul::Gemm>(
             q: &[T],
             [k, v, out, lse, dout]: [&CpuStorage; 5],
-            dims: Dims,
+            dims: AttentionDims,
         ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
             let op = "attention_backward";
             let g = attention::backward(

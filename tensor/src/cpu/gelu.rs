@@ -9,21 +9,13 @@
 
 use super::parallel::collect_chunks;
 use super::simd;
+use crate::backend::Gelu;
 use crate::dtype::Float;
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const COEF: f64 = 0.044_715;
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
-
-/// Which GELU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gelu {
-    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, GPT-2's approximation.
-    Tanh,
-    /// `0.5 x (1 + erf(x / sqrt(2)))`, the exact form.
-    Erf,
-}
 
 /// Tanh-form GELU with exact library math (the reference).
 pub fn tanh_reference<T: Float>(x: T) -> T {

@@ -14,14 +14,8 @@ use super::copy::contiguous;
 use super::parallel::for_each_chunk;
 use super::strided::{offsets_reference, Strided};
 use crate::dtype::{Element, Float};
+use crate::layout::sizes_around;
 use crate::Layout;
-
-/// `(O, S, I)` sizes of `shape` around `dim`.
-pub fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize) {
-    let outer = shape[..dim].iter().product();
-    let inner = shape[dim + 1..].iter().product();
-    (outer, shape[dim], inner)
-}
 
 /// Plain reference for index_select.
 pub fn index_select_reference<T: Element>(
@@ -31,7 +25,7 @@ pub fn index_select_reference<T: Element>(
     ids: &[usize],
 ) -> Vec<T> {
     let x = contiguous(x, xl);
-    let (o, s, inner) = split_at_dim(xl.shape(), dim);
+    let (o, s, inner) = sizes_around(xl.shape(), dim);
     let mut out = Vec::with_capacity(o * ids.len() * inner);
     for oi in 0..o {
         for &id in ids {
@@ -53,7 +47,7 @@ pub fn index_select<T: Element>(x: &[T], xl: &Layout, dim: usize, ids: &[usize])
             &gathered[..]
         }
     };
-    let (_, s, inner) = split_at_dim(xl.shape(), dim);
+    let (_, s, inner) = sizes_around(xl.shape(), dim);
     let (o, j) = (xl.shape()[..dim].iter().product::<usize>(), ids.len());
     let mut out = vec![T::default(); o * j * inner];
     if inner == 0 {
@@ -77,7 +71,7 @@ pub fn index_add_reference<T: Float>(
     ids: &[usize],
     size: usize,
 ) -> Vec<T> {
-    let (o, j, inner) = split_at_dim(src_shape, dim);
+    let (o, j, inner) = sizes_around(src_shape, dim);
     let mut dst = vec![T::ZERO; o * size * inner];
     for oi in 0..o {
         for (ji, &id) in ids.iter().enumerate().take(j) {
@@ -101,7 +95,7 @@ pub fn index_add<T: Float>(
     ids: &[usize],
     size: usize,
 ) -> Vec<T> {
-    let (o, j, inner) = split_at_dim(src_shape, dim);
+    let (o, j, inner) = sizes_around(src_shape, dim);
     let mut dst = vec![T::ZERO; o * size * inner];
     if dst.is_empty() {
         return dst;

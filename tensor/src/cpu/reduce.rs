@@ -20,21 +20,6 @@ use crate::dtype::Float;
 use crate::op::ReduceOp;
 use crate::Layout;
 
-/// Splits `layout` into the kept view (with the input offset) and the reduced view (offset 0).
-fn split(layout: &Layout, dims: &[usize]) -> (Layout, Layout) {
-    let (mut ks, mut kt, mut rs, mut rt) = (vec![], vec![], vec![], vec![]);
-    for (d, (&size, &stride)) in layout.shape().iter().zip(layout.strides()).enumerate() {
-        if dims.contains(&d) {
-            rs.push(size);
-            rt.push(stride);
-        } else {
-            ks.push(size);
-            kt.push(stride);
-        }
-    }
-    (Layout::new(ks, kt, layout.offset()), Layout::new(rs, rt, 0))
-}
-
 fn identity<T: Float>(op: ReduceOp) -> T {
     match op {
         ReduceOp::Sum => T::ZERO,
@@ -60,7 +45,7 @@ pub fn reduce_reference<T: Float>(
     layout: &Layout,
     dims: &[usize],
 ) -> Vec<T> {
-    let (kept, red) = split(layout, dims);
+    let (kept, red) = layout.split_dims(dims);
     let red_offsets = offsets_reference(&red);
     offsets_reference(&kept)
         .into_iter()
@@ -96,7 +81,7 @@ fn reduce_slice<T: Float>(op: ReduceOp, x: &[T]) -> T {
 
 /// `out[k] = reduce over dims of x`, for Sum, Max and Min. `dims` are sorted and distinct.
 pub fn reduce<T: Float>(op: ReduceOp, x: &[T], layout: &Layout, dims: &[usize]) -> Vec<T> {
-    let (kept, red) = split(layout, dims);
+    let (kept, red) = layout.split_dims(dims);
     let kept_plan = Strided::from_layouts([&kept]);
     let red_plan = Strided::from_layouts([&red]);
     let (n_out, n_red) = (kept.numel(), red.numel());
@@ -162,7 +147,7 @@ pub fn reduce<T: Float>(op: ReduceOp, x: &[T], layout: &Layout, dims: &[usize]) 
 
 /// Index of the first maximum (or minimum) along `dim`; NaN counts as the extreme.
 pub fn arg_reduce<T: Float>(op: ReduceOp, x: &[T], layout: &Layout, dim: usize) -> Vec<u32> {
-    let (kept, red) = split(layout, &[dim]);
+    let (kept, red) = layout.split_dims(&[dim]);
     let kept_offsets = offsets_reference(&kept);
     let (n, stride) = (red.shape()[0], red.strides()[0]);
     let better = |cand: T, best: T| match op {

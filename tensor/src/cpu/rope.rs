@@ -12,22 +12,8 @@
 //! transpose: the backward is this kernel with `inverse` set (the sines negated).
 
 use super::parallel::collect_chunks;
+use crate::backend::RopeDims;
 use crate::dtype::Float;
-
-/// The shape of one rotation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RopeDims {
-    /// Rows of `x`, `N T`.
-    pub rows: usize,
-    /// Positions per block, `T`.
-    pub t: usize,
-    /// Features per row, `HS` (even).
-    pub hs: usize,
-    /// Position of each block's first row.
-    pub start: usize,
-    /// Rotate by `-a` instead of `a` (the backward).
-    pub inverse: bool,
-}
 
 impl RopeDims {
     /// Table row (position) of row `r` of `x`.

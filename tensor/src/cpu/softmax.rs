@@ -12,19 +12,11 @@
 
 use super::lanes;
 use super::parallel::{collect_chunks, for_each_chunk};
+use crate::backend::Softmax;
 use crate::dtype::Float;
 use multiversion::multiversion;
 use multiversion::target::target_cfg_f;
 use std::mem::MaybeUninit;
-
-/// Which normalization of a row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Softmax {
-    /// `y_i = exp(x_i - max) / sum_j exp(x_j - max)`.
-    Softmax,
-    /// `y_i = x_i - logsumexp_j x_j`.
-    LogSoftmax,
-}
 
 /// Plain reference for one row with exact library math.
 pub fn row_reference<T: Float>(kind: Softmax, x: &[T]) -> Vec<T> {

@@ -5,9 +5,9 @@
 
 use super::launch::{self, bits_suffix, elementwise, float_suffix, views, Float};
 use super::{device, CudaStorage};
+use crate::backend::AdamWStep;
 use crate::backend::BackendStorage;
-use crate::cpu::adamw::AdamWStep;
-use crate::cpu::gelu::Gelu;
+use crate::backend::Gelu;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, CmpOp, UnaryOp};

@@ -3,8 +3,8 @@
 
 use super::launch::{self, elementwise, float_suffix, per_row, Float};
 use super::CudaStorage;
+use crate::backend::AttentionDims;
 use crate::backend::BackendStorage;
-use crate::cpu::attention::Dims;
 use crate::cpu::CpuStorage;
 use crate::error::{Error, Result};
 use crate::DType;
@@ -284,7 +284,7 @@ const ATT_BC: usize = 32;
 const ATT_MAX_D: usize = 128;
 
 /// Checks the sizes the attention kernels take.
-fn attention_fits(dims: Dims) -> Result<()> {
+fn attention_fits(dims: AttentionDims) -> Result<()> {
     if dims.d > ATT_MAX_D {
         return Err(Error::InvalidArgument(format!(
             "attention: head size {} is above {ATT_MAX_D}, the largest the CUDA kernel takes",
@@ -302,7 +302,7 @@ fn attention_fits(dims: Dims) -> Result<()> {
 
 /// A launch over `rows` rows of each of `bh` heads, with the shared memory every attention
 /// kernel needs (two padded tiles, two rows per warp, two values per tile row).
-fn attention_cfg(rows: usize, dims: Dims, dtype: DType) -> LaunchConfig {
+fn attention_cfg(rows: usize, dims: AttentionDims, dtype: DType) -> LaunchConfig {
     let elems = 2 * ATT_BC * (dims.d + 1) + 2 * ATT_WARPS * dims.d + 2 * ATT_BC;
     LaunchConfig {
         grid_dim: (rows.div_ceil(ATT_WARPS) as u32, dims.bh as u32, 1),
@@ -324,12 +324,12 @@ pub fn attention(
     q: &CudaStorage,
     k: &CudaStorage,
     v: &CudaStorage,
-    dims: Dims,
+    dims: AttentionDims,
 ) -> Result<(CudaStorage, CudaStorage)> {
     let op = "attention";
     q.float(op)?;
     same_dtypes(op, q, &[k, v])?;
-    let Dims { bh, tq, tk, d } = dims;
+    let AttentionDims { bh, tq, tk, d } = dims;
     if tq == 0 || d == 0 {
         let zeros = |n| CudaStorage::zeros(&q.gpu, q.dtype, n);
         return Ok((zeros(bh * tq * d)?, zeros(bh * tq)?));
@@ -357,12 +357,12 @@ pub fn attention(
 pub fn attention_backward(
     q: &CudaStorage,
     [k, v, out, lse, dout]: [&CudaStorage; 5],
-    dims: Dims,
+    dims: AttentionDims,
 ) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
     let op = "attention_backward";
     q.float(op)?;
     same_dtypes(op, q, &[k, v, out, lse, dout])?;
-    let Dims { bh, tq, tk, d } = dims;
+    let AttentionDims { bh, tq, tk, d } = dims;
     let zeros = |n| CudaStorage::zeros(&q.gpu, q.dtype, n);
     if tq == 0 || d == 0 {
         return Ok((

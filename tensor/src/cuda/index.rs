@@ -8,11 +8,11 @@ use super::elementwise::contiguous;
 use super::launch::{self, bits_suffix, elementwise, float_suffix, view};
 use super::CudaStorage;
 use crate::backend::BackendStorage;
-use crate::cpu::index::split_at_dim;
 use crate::cpu::CpuStorage;
 use crate::dtype::IndexElement;
 use crate::error::{Error, Result};
 use crate::layout::contiguous_strides;
+use crate::layout::sizes_around;
 use crate::{DType, Layout};
 use cuda_kernels::Family;
 
@@ -63,7 +63,7 @@ pub fn index_select(
     ids: &CudaStorage,
     ids_l: &Layout,
 ) -> Result<CudaStorage> {
-    let (outer, size, inner) = split_at_dim(l.shape(), dim);
+    let (outer, size, inner) = sizes_around(l.shape(), dim);
     let ids = indices("index_select", ids, ids_l, size)?;
     let n = outer * ids.len() * inner;
     let out = x.alloc(x.dtype, n)?;
@@ -101,7 +101,7 @@ pub fn index_add(
 ) -> Result<CudaStorage> {
     let ids = indices("index_add", ids, ids_l, size)?;
     src.float("index_add")?;
-    let (outer, n_ids, inner) = split_at_dim(src_shape, dim);
+    let (outer, n_ids, inner) = sizes_around(src_shape, dim);
     let n = outer * size * inner;
     if n == 0 {
         return CudaStorage::zeros(&src.gpu, src.dtype, n);

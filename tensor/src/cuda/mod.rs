@@ -22,12 +22,13 @@ mod reduce;
 mod rms_norm;
 mod rope;
 
+use crate::backend::AdamWStep;
+use crate::backend::AttentionDims;
 use crate::backend::BackendStorage;
-use crate::cpu::attention::Dims;
-use crate::cpu::gelu::Gelu;
-use crate::cpu::rope::RopeDims;
-use crate::cpu::softmax::Softmax;
-use crate::cpu::{adamw::AdamWStep, CpuStorage};
+use crate::backend::Gelu;
+use crate::backend::RopeDims;
+use crate::backend::Softmax;
+use crate::cpu::CpuStorage;
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 use crate::{DType, Layout};
@@ -336,7 +337,7 @@ impl BackendStorage for CudaStorage {
         fused::cross_entropy_backward(self, v, targets, ignore, lse, grad)
     }
 
-    fn attention(&self, k: &Self, v: &Self, dims: Dims) -> Result<(Self, Self)> {
+    fn attention(&self, k: &Self, v: &Self, dims: AttentionDims) -> Result<(Self, Self)> {
         fused::attention(self, k, v, dims)
     }
 
@@ -347,7 +348,7 @@ impl BackendStorage for CudaStorage {
         out: &Self,
         lse: &Self,
         dout: &Self,
-        dims: Dims,
+        dims: AttentionDims,
     ) -> Result<(Self, Self, Self)> {
         fused::attention_backward(self, [k, v, out, lse, dout], dims)
     }

@@ -3,27 +3,11 @@
 
 use super::launch::{self, float_suffix, per_row, view};
 use super::CudaStorage;
-use crate::cpu::softmax::Softmax;
+use crate::backend::Softmax;
 use crate::error::{Error, Result};
 use crate::op::ReduceOp;
 use crate::{DType, Layout};
 use cuda_kernels::{Family, LaunchConfig, BLOCK_THREADS};
-
-/// Splits `l` into the kept view (with `l`'s offset) and the reduced view (offset 0), as the
-/// CPU's `reduce.rs` does.
-fn split(l: &Layout, dims: &[usize]) -> (Layout, Layout) {
-    let (mut ks, mut kt, mut rs, mut rt) = (vec![], vec![], vec![], vec![]);
-    for (d, (&size, &stride)) in l.shape().iter().zip(l.strides()).enumerate() {
-        if dims.contains(&d) {
-            rs.push(size);
-            rt.push(stride);
-        } else {
-            ks.push(size);
-            kt.push(stride);
-        }
-    }
-    (Layout::new(ks, kt, l.offset()), Layout::new(rs, rt, 0))
-}
 
 /// The number of `op` in `reduce.cu`.
 fn reduce_code(op: ReduceOp) -> i32 {
@@ -39,7 +23,7 @@ fn reduce_code(op: ReduceOp) -> i32 {
 /// Sum, max or min over sorted distinct `dims`; arg-max / arg-min (`u32`) over `dims[0]`.
 pub fn reduce(s: &CudaStorage, l: &Layout, dims: &[usize], op: ReduceOp) -> Result<CudaStorage> {
     s.float(op.name())?;
-    let (kept, red) = split(l, dims);
+    let (kept, red) = l.split_dims(dims);
     if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
         return arg_reduce(s, &kept, &red, op);
     }

@@ -2,7 +2,7 @@
 
 use super::launch::{self, elementwise, float_suffix, Float};
 use super::CudaStorage;
-use crate::cpu::rope::RopeDims;
+use crate::backend::RopeDims;
 use crate::error::Result;
 use cuda_kernels::Family;
 

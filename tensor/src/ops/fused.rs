@@ -2,8 +2,8 @@
 //! over logits, causal attention, and GELU's derivative. The math is in the kernel files under
 //! `cpu/`; this file checks shapes and flattens leading dims into rows.
 
-pub use crate::cpu::attention::Dims as AttentionDims;
-pub use crate::cpu::gelu::Gelu;
+pub use crate::backend::AttentionDims;
+pub use crate::backend::Gelu;
 use crate::error::{Error, Result};
 use crate::Tensor;
 

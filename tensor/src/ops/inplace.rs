@@ -2,7 +2,7 @@
 //! only owner of its storage (no other tensor or view shares it), so an update can never be
 //! seen through another handle; otherwise they fail with [`Error::SharedStorage`].
 
-pub use crate::cpu::adamw::AdamWStep;
+pub use crate::backend::AdamWStep;
 use crate::error::{Error, Result};
 use crate::op::BinaryOp;
 use crate::Tensor;

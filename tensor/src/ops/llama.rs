@@ -2,7 +2,7 @@
 //! math is in `cpu/rms_norm.rs` and `cpu/rope.rs`). This file checks shapes and flattens
 //! leading dims into rows.
 
-use crate::cpu::rope::RopeDims;
+use crate::backend::RopeDims;
 use crate::error::{Error, Result};
 use crate::Tensor;
 

@@ -1,7 +1,7 @@
 //! Reductions over any set of dims (sum, mean, max, min, variance, arg-max/min) and the
 //! row-normalizing ops (softmax, log-softmax, logsumexp) along one dim.
 
-pub use crate::cpu::softmax::Softmax;
+pub use crate::backend::Softmax;
 use crate::error::{or_panic, Error, Result};
 use crate::layout::resolve_dim;
 use crate::op::ReduceOp;
