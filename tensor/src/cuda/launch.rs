@@ -2,6 +2,7 @@
 //! scalar arguments.
 
 use super::device;
+use super::CudaStorage;
 use crate::error::{Error, Result};
 use crate::{DType, Layout};
 use cuda_kernels::{Family, Gpu, KernelArg, LaunchConfig, Strided, BLOCK_THREADS, MAX_DIMS};
@@ -169,4 +170,9 @@ mod tests {
         let v = view(&Layout::new(vec![1, 1], vec![7, 9], 5)).unwrap();
         assert_eq!((v.rank, v.offset, v.shape[0]), (1, 5, 1));
     }
+}
+
+/// Checks that every storage in `others` has `x`'s dtype.
+pub fn same_dtypes(op: &'static str, x: &CudaStorage, others: &[&CudaStorage]) -> Result<()> {
+    others.iter().try_for_each(|o| x.same_dtype(op, o))
 }

@@ -13,14 +13,17 @@
 //! Indices are read back to the host, checked exactly as on the CPU (so a bad index is the
 //! same error on both devices) and uploaded as `i64`.
 
+mod attention;
+mod cross_entropy;
 mod elementwise;
-mod fused;
 mod index;
 mod launch;
+mod layer_norm;
 mod matmul;
 mod reduce;
 mod rms_norm;
 mod rope;
+mod softmax;
 
 use crate::backend::AdamWStep;
 use crate::backend::AttentionDims;
@@ -248,15 +251,15 @@ impl BackendStorage for CudaStorage {
     }
 
     fn softmax(&self, n: usize, kind: Softmax) -> Result<Self> {
-        reduce::softmax(self, n, kind)
+        softmax::softmax(self, n, kind)
     }
 
     fn softmax_backward(&self, dy: &Self, n: usize, kind: Softmax) -> Result<Self> {
-        reduce::softmax_backward(self, dy, n, kind)
+        softmax::softmax_backward(self, dy, n, kind)
     }
 
     fn logsumexp(&self, n: usize) -> Result<Self> {
-        reduce::logsumexp(self, n)
+        softmax::logsumexp(self, n)
     }
 
     fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout) -> Result<Self> {
@@ -299,7 +302,7 @@ impl BackendStorage for CudaStorage {
         b: Option<&Self>,
         eps: f64,
     ) -> Result<(Self, Self, Self)> {
-        fused::layer_norm(self, c, w, b, eps)
+        layer_norm::layer_norm(self, c, w, b, eps)
     }
 
     fn layer_norm_backward(
@@ -311,7 +314,7 @@ impl BackendStorage for CudaStorage {
         rstd: &Self,
         has_bias: bool,
     ) -> Result<(Self, Option<Self>, Option<Self>)> {
-        fused::layer_norm_backward(self, x, c, w, mean, rstd, has_bias)
+        layer_norm::layer_norm_backward(self, x, c, w, mean, rstd, has_bias)
     }
 
     fn rms_norm(&self, c: usize, w: &Self, eps: f64) -> Result<(Self, Self)> {
@@ -323,7 +326,7 @@ impl BackendStorage for CudaStorage {
     }
 
     fn cross_entropy(&self, v: usize, targets: &Self, ignore: Option<i64>) -> Result<(Self, Self)> {
-        fused::cross_entropy(self, v, targets, ignore)
+        cross_entropy::cross_entropy(self, v, targets, ignore)
     }
 
     fn cross_entropy_backward(
@@ -334,11 +337,11 @@ impl BackendStorage for CudaStorage {
         lse: &Self,
         grad: f64,
     ) -> Result<Self> {
-        fused::cross_entropy_backward(self, v, targets, ignore, lse, grad)
+        cross_entropy::cross_entropy_backward(self, v, targets, ignore, lse, grad)
     }
 
     fn attention(&self, k: &Self, v: &Self, dims: AttentionDims) -> Result<(Self, Self)> {
-        fused::attention(self, k, v, dims)
+        attention::attention(self, k, v, dims)
     }
 
     fn attention_backward(
@@ -350,7 +353,7 @@ impl BackendStorage for CudaStorage {
         dout: &Self,
         dims: AttentionDims,
     ) -> Result<(Self, Self, Self)> {
-        fused::attention_backward(self, [k, v, out, lse, dout], dims)
+        attention::attention_backward(self, [k, v, out, lse, dout], dims)
     }
 
     fn gelu_backward(&self, dy: &Self, kind: Gelu) -> Result<Self> {
