@@ -4,7 +4,8 @@
 //! reference implementation (`*_reference`), the optimized version (SIMD through
 //! runtime-dispatched vectorized loops, rayon above a size threshold), and tests that hold the
 //! optimized version to the reference on random, odd-sized, non-contiguous, broadcast and offset
-//! inputs.
+//! inputs. What the kernels are built from (vector loop bodies, threads, strided walks) is in
+//! [`support`], whose modules are re-exported here under their own names.
 
 pub mod adamw;
 pub mod attention;
@@ -16,23 +17,20 @@ pub mod cross_entropy;
 pub mod gelu;
 pub mod gemm;
 pub mod index;
-pub mod lanes;
 pub mod layer_norm;
-pub mod math;
 pub mod matmul;
-pub mod parallel;
-pub mod pool;
 pub mod reduce;
 pub mod rms_norm;
 pub mod rope;
-pub mod simd;
+pub mod support;
 pub mod softmax;
-pub mod strided;
 pub mod unary;
 pub mod where_cond;
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+pub use support::{lanes, math, parallel, pool, simd, strided};
 
 use crate::dtype::{DType, Element};
 use half::{bf16, f16};
