@@ -22,8 +22,8 @@ pub mod matmul;
 pub mod reduce;
 pub mod rms_norm;
 pub mod rope;
-pub mod support;
 pub mod softmax;
+pub mod support;
 pub mod unary;
 pub mod where_cond;
 
