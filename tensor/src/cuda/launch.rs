@@ -136,6 +136,11 @@ pub unsafe fn launch(
     unsafe { gpu.launch(family, name, cfg, args) }.map_err(device)
 }
 
+/// Checks that every storage in `others` has `x`'s dtype.
+pub fn same_dtypes(op: &'static str, x: &CudaStorage, others: &[&CudaStorage]) -> Result<()> {
+    others.iter().try_for_each(|o| x.same_dtype(op, o))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,9 +175,4 @@ mod tests {
         let v = view(&Layout::new(vec![1, 1], vec![7, 9], 5)).unwrap();
         assert_eq!((v.rank, v.offset, v.shape[0]), (1, 5, 1));
     }
-}
-
-/// Checks that every storage in `others` has `x`'s dtype.
-pub fn same_dtypes(op: &'static str, x: &CudaStorage, others: &[&CudaStorage]) -> Result<()> {
-    others.iter().try_for_each(|o| x.same_dtype(op, o))
 }
