@@ -1,4 +1,7 @@
-//! Models: Hugging Face GPT-2 logits, cached versus uncached decoding, presets building.
+//! Models: Hugging Face GPT-2 logits, cached versus uncached decoding, presets building, a
+//! loaded model's evaluation mode.
+
+mod common;
 
 use llm::generate::{generate, generate_batch, generate_uncached, Generation, Sampling};
 use llm::model::config::Config;
@@ -213,4 +216,34 @@ fn new_token_rows_are_the_mean_and_old_rows_stay_bit_identical() {
         model.add_token_rows(14, 1).is_err(),
         "rows must follow the table's"
     );
+}
+
+/// A model loaded from a run evaluates with dropout off, though it trained with dropout 0.5:
+/// the same ids give the same logits twice.
+#[test]
+fn a_loaded_model_runs_without_dropout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("dropout.json");
+    std::fs::write(
+        &cfg,
+        r#"{"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "batch_size": 4,
+            "dropout": 0.5, "eval_interval": 0, "warmup_iters": 1, "lr_decay_iters": 10}"#,
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    common::stdout(&common::llm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--max-iters",
+        "1",
+        "--sample-chars",
+        "0",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let (model, _, _) = llm::run::load::load_model(&run).unwrap();
+    let ids = tensor::Tensor::from_vec(vec![1u32, 5, 9, 2, 7], &[1, 5]);
+    let first = model.logits(&ids).value().to_vec::<f32>();
+    assert_eq!(first, model.logits(&ids).value().to_vec::<f32>());
 }

@@ -11,6 +11,7 @@ use llm::tokenizer::{self, Special, Tokenizer};
 use llm::train::objective::Objective;
 use llm::train::{driver, Trainer};
 use llm::{Error, Result, TINY_SHAKESPEARE};
+use nn::Module;
 use std::path::{Path, PathBuf};
 use tensor::Device;
 
@@ -301,6 +302,8 @@ impl Args {
         if outcome.interrupted {
             eprintln!("continue with: {}", self.resume_command(&out));
         } else if self.sample_chars > 0 {
+            // The last step left the model in training mode: sample with dropout off.
+            trainer.model.eval();
             print_sample(&trainer, data.tokenizer.as_ref(), self.sample_chars)?;
         }
         Ok(())

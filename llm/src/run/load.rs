@@ -129,8 +129,10 @@ fn build_and_fill(
     take: impl Fn(&str) -> bool,
 ) -> Result<Model> {
     check::config_matches_weights(cfg, dict, |ours| stored(ours).0)?;
-    let model = Model::new(cfg, &mut Rng::new(cfg.seed), &SharedRng::new(0));
+    let mut model = Model::new(cfg, &mut Rng::new(cfg.seed), &SharedRng::new(0));
     copy_weights(dict, &model, stored, take)?;
+    // Loaded to sample, evaluate or score: dropout off. Training turns it on at every step.
+    model.eval();
     Ok(model)
 }
 
