@@ -6,7 +6,7 @@ mod common;
 use llm::generate::{generate, generate_batch, generate_uncached, Generation, Sampling};
 use llm::model::config::Config;
 use llm::model::Model;
-use nn::{state_dict, Module, SharedRng};
+use nn::{state_dict, Module, NormKind, SharedRng};
 use std::path::Path;
 use tensor::{DType, Rng};
 
@@ -36,12 +36,18 @@ fn hugging_face_gpt2_logits_match_transformers() {
 }
 
 fn tiny_model(block_size: usize) -> Model {
+    tiny_model_with(block_size, NormKind::Layer)
+}
+
+/// [`tiny_model`] with the norm of `norm`.
+fn tiny_model_with(block_size: usize, norm: NormKind) -> Model {
     let cfg = Config {
         vocab_size: 11,
         block_size,
         n_layer: 2,
         n_head: 2,
         n_embd: 16,
+        norm,
         ..Config::char_small()
     };
     let model = Model::new(&cfg, &mut Rng::new(3), &SharedRng::new(0));
@@ -86,6 +92,33 @@ fn cached_and_uncached_greedy_decoding_agree() {
     assert_eq!(
         generate(&model, &long, &g, |_| {}),
         generate_uncached(&model, &long, &g)
+    );
+}
+
+/// With batch norm in evaluation mode (as a loaded model runs), the cached decoding step
+/// computes what the full pass computes, after training steps moved the running statistics.
+#[test]
+fn a_batch_norm_gpt_decodes_with_its_cache_as_without() {
+    let mut model = tiny_model_with(12, NormKind::Batch);
+    model.train();
+    let ids = tensor::Tensor::from_vec((0..24u32).map(|i| i * 7 % 11).collect(), &[2, 12]);
+    for _ in 0..3 {
+        model.logits(&ids);
+    }
+    model.eval();
+    let g = Generation {
+        max_new_tokens: 20,
+        sampling: Sampling::GREEDY,
+        stop_token: None,
+        seed: 0,
+        vocab_limit: None,
+    };
+    let prompt = [1, 5, 2, 9];
+    let cached = generate(&model, &prompt, &g, |_| {});
+    assert_eq!(cached, generate_uncached(&model, &prompt, &g));
+    assert!(
+        cached.iter().any(|&t| t != cached[0]),
+        "degenerate: {cached:?}"
     );
 }
 

@@ -1,11 +1,12 @@
-//! A pre-LayerNorm transformer block: `x = x + attn(ln1(x)); x = x + mlp(ln2(x))`.
+//! A pre-norm transformer block: `x = x + attn(ln1(x)); x = x + mlp(ln2(x))`, the norms being
+//! layer norms unless the configuration chooses another kind ([`crate::norm`]).
 
 use crate::attention::{CausalSelfAttention, KvCache};
 use crate::dropout::SharedRng;
-use crate::layer_norm::LayerNorm;
 use crate::linear::Linear;
 use crate::mlp::Mlp;
 use crate::module::{join, Module};
+use crate::norm::{Norm, NormKind};
 use autograd::Var;
 use tensor::Rng;
 
@@ -22,16 +23,18 @@ pub struct BlockConfig {
     pub dropout: f64,
     /// Std of the residual projections' initial weights.
     pub proj_std: f64,
+    /// The kind of the two norms.
+    pub norm: NormKind,
 }
 
-/// Attention and MLP, each behind a layer norm and added to the residual stream.
+/// Attention and MLP, each behind a norm and added to the residual stream.
 pub struct Block {
     /// Norm before attention.
-    pub ln1: LayerNorm,
+    pub ln1: Norm,
     /// Causal self-attention.
     pub attn: CausalSelfAttention,
     /// Norm before the MLP.
-    pub ln2: LayerNorm,
+    pub ln2: Norm,
     /// Feed-forward block.
     pub mlp: Mlp,
 }
@@ -46,9 +49,10 @@ impl Block {
             bias,
             dropout,
             proj_std,
+            norm,
         } = cfg;
         Block {
-            ln1: LayerNorm::new(dim, bias),
+            ln1: Norm::new(norm, dim, bias),
             attn: CausalSelfAttention::new(
                 dim,
                 n_head,
@@ -58,7 +62,7 @@ impl Block {
                 rng,
                 drop_rng.clone(),
             ),
-            ln2: LayerNorm::new(dim, bias),
+            ln2: Norm::new(norm, dim, bias),
             mlp: Mlp::new(dim, 4 * dim, bias, dropout, proj_std, rng, drop_rng.clone()),
         }
     }
@@ -90,13 +94,20 @@ impl Module for Block {
         self.mlp.visit_params(&join(prefix, "mlp"), f);
     }
 
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
+        self.ln1.visit_buffers(&join(prefix, "ln1"), f);
+        self.ln2.visit_buffers(&join(prefix, "ln2"), f);
+    }
+
     fn visit_linears_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Linear)) {
         self.attn.visit_linears_mut(&join(prefix, "attn"), f);
         self.mlp.visit_linears_mut(&join(prefix, "mlp"), f);
     }
 
     fn set_training(&mut self, training: bool) {
+        self.ln1.set_training(training);
         self.attn.set_training(training);
+        self.ln2.set_training(training);
         self.mlp.set_training(training);
     }
 }

@@ -11,10 +11,13 @@
 //!
 //! ```
 //! use autograd::Var;
-//! use nn::{AdamW, AdamWConfig, Block, BlockConfig, Module, Optimizer, Schedule, SharedRng};
+//! use nn::{AdamW, AdamWConfig, Block, BlockConfig, Module, NormKind, Optimizer, Schedule};
+//! use nn::SharedRng;
 //! use tensor::{DType, Rng, Tensor};
 //!
-//! let cfg = BlockConfig { dim: 16, n_head: 2, bias: true, dropout: 0.0, proj_std: 0.02 };
+//! let cfg = BlockConfig {
+//!     dim: 16, n_head: 2, bias: true, dropout: 0.0, proj_std: 0.02, norm: NormKind::Layer,
+//! };
 //! let block = Block::new(cfg, &mut Rng::new(0), &SharedRng::new(0));
 //! let mut opt = AdamW::new(block.named_params(), AdamWConfig::default());
 //! let schedule = Schedule::WarmupCosine {
@@ -53,6 +56,7 @@ pub mod llama_block;
 pub mod lora;
 pub mod mlp;
 pub mod module;
+pub mod norm;
 pub mod optim;
 pub mod rms_norm;
 pub mod rope;
@@ -73,6 +77,7 @@ pub use llama_block::{LlamaBlock, LlamaBlockConfig};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::Mlp;
 pub use module::Module;
+pub use norm::{Norm, NormKind};
 pub use optim::{AdamW, AdamWConfig, Optimizer, OptimizerState, Sgd, SgdConfig};
 pub use rms_norm::RmsNorm;
 pub use rope::Rope;

@@ -130,11 +130,36 @@ fn transformer_block() {
         bias: true,
         dropout: 0.0,
         proj_std: 0.5,
+        norm: nn::NormKind::Layer,
     };
     let block = Block::new(cfg, &mut Rng::new(13), &SharedRng::new(0));
     block.to_dtype(DType::F64).unwrap();
     widen(&block, 14);
     check("block", &block, &input(&[1, 3, 4], 15));
+}
+
+/// The block with each other norm the GPT can choose; batch norm in training mode, where its
+/// statistics (and so its gradients) mix the batch and the positions.
+#[test]
+fn transformer_block_with_each_norm() {
+    for norm in [nn::NormKind::Batch, nn::NormKind::Rms, nn::NormKind::None] {
+        let cfg = BlockConfig {
+            dim: 4,
+            n_head: 2,
+            bias: true,
+            dropout: 0.0,
+            proj_std: 0.5,
+            norm,
+        };
+        let block = Block::new(cfg, &mut Rng::new(13), &SharedRng::new(0));
+        block.to_dtype(DType::F64).unwrap();
+        widen(&block, 14);
+        check(
+            &format!("block, {norm:?} norm"),
+            &block,
+            &input(&[2, 3, 4], 15),
+        );
+    }
 }
 
 #[test]

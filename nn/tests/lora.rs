@@ -26,6 +26,7 @@ impl Stack {
             bias: true,
             dropout: 0.0,
             proj_std: 0.02,
+            norm: nn::NormKind::Layer,
         };
         let mut rng = Rng::new(seed);
         let blocks = (0..n_layer)

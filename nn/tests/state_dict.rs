@@ -135,6 +135,7 @@ fn block(seed: u64) -> Block {
         bias: true,
         dropout: 0.0,
         proj_std: 0.02,
+        norm: nn::NormKind::Layer,
     };
     Block::new(cfg, &mut Rng::new(seed), &SharedRng::new(0))
 }

@@ -4,10 +4,11 @@
 //! `n_embd`, `block_size`, `batch_size`, `dropout`, `bias`, `learning_rate`, `min_lr`,
 //! `warmup_iters`, `lr_decay_iters`, `max_iters`, `weight_decay`, `beta1`, `beta2`,
 //! `grad_clip`, `gradient_accumulation_steps`, `eval_interval`, `eval_iters`), plus a few of
-//! our own (`model`, `vocab_size`, `seed`, `checkpoint_interval`). A `--config FILE` overrides
-//! any subset of a preset's keys; an unknown key is an error naming it.
+//! our own (`model`, `vocab_size`, `seed`, `checkpoint_interval`, `norm`). A `--config FILE`
+//! overrides any subset of a preset's keys; an unknown key is an error naming it.
 
 use crate::model::heads::Pool;
+use nn::NormKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -107,6 +108,14 @@ pub struct Config {
     /// Llama: an output head of its own instead of the token embedding's transpose.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub untied_head: bool,
+    /// GPT: the blocks' and the final norm, `layer` (the default), `batch`, `rms` or `none`
+    /// (see `nn::norm`).
+    #[serde(default, skip_serializing_if = "is_layer_norm")]
+    pub norm: NormKind,
+}
+
+fn is_layer_norm(n: &NormKind) -> bool {
+    *n == NormKind::Layer
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -126,13 +135,15 @@ const ALIASES: [(&str, &str); 5] = [
     ("max_seq_len", "block_size"),
 ];
 
-/// The keys only Llama reads (left out of a GPT's saved configuration).
-const LLAMA_KEYS: [&str; 5] = [
+/// The keys left out of a saved configuration when they hold their defaults (those only Llama
+/// reads, and the GPT's `norm`), which a configuration file may still set.
+const DEFAULTED_KEYS: [&str; 6] = [
     "n_kv_head",
     "hidden_dim",
     "norm_eps",
     "rope_theta",
     "untied_head",
+    "norm",
 ];
 
 /// Names of the presets, the first being the default.
@@ -276,6 +287,7 @@ impl Config {
             norm_eps: 0.0,
             rope_theta: 0.0,
             untied_head: false,
+            norm: NormKind::Layer,
         }
     }
 
@@ -398,7 +410,7 @@ impl Config {
                 .iter()
                 .find(|(alias, _)| alias == key)
                 .map_or(key.as_str(), |(_, name)| name);
-            if !known.contains_key(name) && !LLAMA_KEYS.contains(&name) {
+            if !known.contains_key(name) && !DEFAULTED_KEYS.contains(&name) {
                 unknown.push(key.as_str());
             } else if given.insert(name, v).is_some() {
                 return Err(ConfigError(format!(
@@ -472,6 +484,12 @@ impl Config {
             return fail(format!(
                 "n_embd ({}) must be a multiple of n_head ({})",
                 self.n_embd, self.n_head
+            ));
+        }
+        if self.model != Architecture::Gpt && self.norm != NormKind::Layer {
+            return fail(format!(
+                "norm \"{}\" is read by the gpt model only (the llama model has RMS norms)",
+                self.norm.name()
             ));
         }
         if self.model == Architecture::Llama {
@@ -736,6 +754,26 @@ mod tests {
         let hf = parse_object(r#"{"model_type": "mistral", "hidden_size": 4096}"#).unwrap();
         assert!(other_family(&hf).unwrap().contains("mistral configuration"));
         assert_eq!(other_family(&map), None);
+    }
+
+    #[test]
+    fn the_norm_is_chosen_by_name_for_the_gpt_only() {
+        let base = Config::char_small();
+        let set = |v: serde_json::Value| base.with_overrides(&v, "n.json");
+        let batch = set(serde_json::json!({"norm": "batch"})).unwrap();
+        assert_eq!(batch.norm, NormKind::Batch);
+        // Saved and read back; the default is left out of a saved configuration.
+        let text = serde_json::to_string(&batch).unwrap();
+        assert!(text.contains(r#""norm":"batch""#), "{text}");
+        assert_eq!(serde_json::from_str::<Config>(&text).unwrap(), batch);
+        assert!(!serde_json::to_string(&base).unwrap().contains("norm"));
+        let err = set(serde_json::json!({"norm": "group"})).unwrap_err();
+        assert!(
+            err.0.contains("`group`") && err.0.contains("`batch`"),
+            "{err}"
+        );
+        let err = set(serde_json::json!({"model": "llama", "norm": "rms"})).unwrap_err();
+        assert!(err.0.contains("gpt model only"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::model::config::Config;
 use autograd::Var;
-use nn::{Block, BlockConfig, Dropout, Embedding, KvCache, LayerNorm, Linear, Module, SharedRng};
+use nn::{Block, BlockConfig, Dropout, Embedding, KvCache, Linear, Module, Norm, SharedRng};
 use tensor::{Rng, Tensor};
 
 /// A GPT-2-style decoder-only transformer.
@@ -21,8 +21,8 @@ pub struct Gpt {
     pub drop: Dropout,
     /// The transformer blocks, applied in order.
     pub blocks: Vec<Block>,
-    /// Final layer norm before the output head.
-    pub ln_f: LayerNorm,
+    /// Final norm before the output head (a layer norm unless `norm` chooses another).
+    pub ln_f: Norm,
     /// Context length: positions `0..block_size` have embeddings; longer inputs panic.
     pub block_size: usize,
 }
@@ -37,6 +37,7 @@ impl Gpt {
             bias: cfg.bias,
             dropout: cfg.dropout,
             proj_std: nn::init::residual_std(cfg.n_layer),
+            norm: cfg.norm,
         };
         Gpt {
             wte: Embedding::new(cfg.vocab_size, cfg.n_embd, nn::init::GPT2_STD, rng),
@@ -45,7 +46,7 @@ impl Gpt {
             blocks: (0..cfg.n_layer)
                 .map(|_| Block::new(block, rng, drop_rng))
                 .collect(),
-            ln_f: LayerNorm::new(cfg.n_embd, cfg.bias),
+            ln_f: Norm::new(cfg.norm, cfg.n_embd, cfg.bias),
             block_size: cfg.block_size,
         }
     }
@@ -150,6 +151,14 @@ impl Module for Gpt {
         self.ln_f.visit_params(&join(prefix, "ln_f"), f);
     }
 
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var)) {
+        use nn::module::join;
+        for (i, block) in self.blocks.iter().enumerate() {
+            block.visit_buffers(&join(prefix, &format!("blocks.{i}")), f);
+        }
+        self.ln_f.visit_buffers(&join(prefix, "ln_f"), f);
+    }
+
     fn visit_linears_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Linear)) {
         for (i, block) in self.blocks.iter_mut().enumerate() {
             block.visit_linears_mut(&nn::module::join(prefix, &format!("blocks.{i}")), f);
@@ -161,5 +170,6 @@ impl Module for Gpt {
         self.blocks
             .iter_mut()
             .for_each(|b| b.set_training(training));
+        self.ln_f.set_training(training);
     }
 }
